@@ -1,0 +1,352 @@
+"""Electron optics parameters, detector sampling, shot noise and image normalization.
+
+Pure functions and a frozen dataclass; no simulator, no files. The simulator
+(:mod:`atomtools.simulate`) turns :class:`Optics` into an abTEM ``CTF``.
+
+Units: energies [eV], lengths [Å], angles [mrad] for apertures and [degrees] for
+in-plane directions, dose [e/Å²].
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from abtem.core.energy import energy2wavelength
+
+__all__ = [
+    "Optics",
+    "ANTIALIAS_CUTOFF",
+    "wavelength",
+    "scherzer_defocus",
+    "max_wave_frequency",
+    "validate_sampling",
+    "fft_friendly_size",
+    "fourier_crop",
+    "dose_to_counts",
+    "poisson_noise",
+    "dose_series",
+    "snr",
+    "normalize",
+]
+
+#: abTEM band-limits waves to this fraction of the Nyquist frequency (its antialias aperture).
+ANTIALIAS_CUTOFF = 2.0 / 3.0
+
+
+def wavelength(energy: float) -> float:
+    """Relativistic electron wavelength [Å] at ``energy`` [eV].
+
+    Examples
+    --------
+    >>> round(wavelength(300e3), 5)
+    0.01969
+    """
+    if not energy > 0:
+        raise ValueError(f"energy must be positive [eV], got {energy}")
+    return float(energy2wavelength(energy))
+
+
+def scherzer_defocus(Cs: float, energy: float) -> float:
+    """Scherzer defocus ``sqrt(1.5 |Cs| lambda)`` with the sign of Cs [Å].
+
+    Positive is underfocus (abTEM's ``defocus``; abTEM's ``C10 = -defocus``).
+
+    Parameters
+    ----------
+    Cs : float
+        Spherical aberration C3 [Å].
+    energy : float
+        Electron energy [eV].
+
+    Examples
+    --------
+    >>> round(scherzer_defocus(1.2e7, 300e3), 1)  # 1.2 mm at 300 kV
+    595.3
+    """
+    return float(np.sign(Cs) * np.sqrt(1.5 * abs(Cs) * wavelength(energy)))
+
+
+@dataclass(frozen=True)
+class Optics:
+    """Objective-lens settings of one HRTEM image.
+
+    Attributes
+    ----------
+    energy : float
+        Electron energy [eV].
+    defocus : float
+        Defocus [Å]; positive is underfocus (abTEM's convention, ``C10 = -defocus``).
+        The default, 5 nm overfocus with negative Cs, images atoms bright.
+    Cs : float
+        Third-order spherical aberration C3 [Å] (-9e4 Å = -9 µm).
+    C5 : float
+        Fifth-order spherical aberration [Å] (5e7 Å = 5 mm).
+    astigmatism : float
+        Two-fold astigmatism C12 [Å].
+    astigmatism_angle : float
+        Azimuth of the astigmatism [degrees].
+    focal_spread : float
+        Standard deviation sigma of the defocus spread from chromatic aberration and
+        instabilities [Å]. abTEM's ``focal_spread`` is the 1/e half-width instead,
+        ``sqrt(2) * sigma``; :meth:`abtem_focal_spread` converts.
+    aperture : float
+        Objective aperture semi-angle [mrad]; ``inf`` for none.
+    """
+
+    energy: float = 300e3
+    defocus: float = -50.0
+    Cs: float = -9e4
+    C5: float = 5e7
+    astigmatism: float = 0.0
+    astigmatism_angle: float = 0.0
+    focal_spread: float = 30.0
+    aperture: float = 30.0
+
+    def __post_init__(self):
+        if not self.energy > 0:
+            raise ValueError(f"Optics.energy must be positive [eV], got {self.energy}")
+        if self.focal_spread < 0:
+            raise ValueError(f"Optics.focal_spread must be >= 0 [Å] (a standard deviation), got {self.focal_spread}")
+        if not self.aperture > 0:
+            raise ValueError(f"Optics.aperture must be positive [mrad] (inf for none), got {self.aperture}")
+        if self.astigmatism < 0:
+            raise ValueError(f"Optics.astigmatism must be >= 0 [Å], got {self.astigmatism}")
+
+    @property
+    def abtem_focal_spread(self) -> float:
+        """abTEM's ``focal_spread``: the 1/e half-width, ``sqrt(2) * sigma`` [Å]."""
+        return float(np.sqrt(2.0) * self.focal_spread)
+
+    def aberrations(self) -> dict:
+        """abTEM polar aberration coefficients [Å, radians]."""
+        return {
+            "C10": -self.defocus,
+            "C12": self.astigmatism,
+            "phi12": float(np.deg2rad(self.astigmatism_angle)),
+            "C30": self.Cs,
+            "C50": self.C5,
+        }
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def max_wave_frequency(optics: Optics, sim_sampling: float) -> float:
+    """Highest spatial frequency the image wave carries [1/Å]: aperture or antialias limit."""
+    antialias = ANTIALIAS_CUTOFF / (2 * sim_sampling)
+    return float(min(optics.aperture * 1e-3 / wavelength(optics.energy), antialias))
+
+
+def validate_sampling(sim_sampling: float, optics: Optics) -> None:
+    """Raise if the simulation grid cannot carry the waves the objective aperture passes.
+
+    abTEM's antialias aperture cuts waves at 2/3 of the grid's Nyquist frequency;
+    that angle must exceed the objective aperture.
+
+    Parameters
+    ----------
+    sim_sampling : float
+        Simulation grid spacing [Å].
+    optics : Optics
+        The optics whose aperture must fit.
+
+    Examples
+    --------
+    >>> validate_sampling(0.05, Optics(aperture=30.0))
+    >>> validate_sampling(0.5, Optics(aperture=30.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: simulation sampling 0.5 Å is too coarse for a 30.0 mrad objective aperture at 300 keV: abTEM's antialias limit is 13.1 mrad; use a sampling of at most 0.219 Å
+    """
+    if not sim_sampling > 0:
+        raise ValueError(f"simulation sampling must be positive [Å], got {sim_sampling}")
+    lam = wavelength(optics.energy)
+    limit = ANTIALIAS_CUTOFF * lam / (2 * sim_sampling) * 1e3
+    aperture = optics.aperture if np.isfinite(optics.aperture) else 0.0
+    if aperture > limit:
+        need = ANTIALIAS_CUTOFF * lam / (2 * aperture * 1e-3)
+        raise ValueError(
+            f"simulation sampling {sim_sampling} Å is too coarse for a {optics.aperture} mrad objective "
+            f"aperture at {optics.energy / 1e3:.0f} keV: abTEM's antialias limit is {limit:.1f} mrad; "
+            f"use a sampling of at most {need:.3f} Å"
+        )
+
+
+def _valuation2(n: int) -> int:
+    return (n & -n).bit_length() - 1
+
+
+def fft_friendly_size(n: int) -> int:
+    """Smallest even, 7-smooth grid size >= n with at most 2^5 as its power-of-two factor.
+
+    FFTW's ESTIMATE planner (deterministic, unlike MEASURE) is slow on sizes with a
+    large power of two; see ``benchmarks/simulate.py``.
+
+    Examples
+    --------
+    >>> [fft_friendly_size(n) for n in (64, 768, 820)]
+    [70, 784, 840]
+    """
+    m = max(int(np.ceil(n)), 2)
+    while True:
+        if m % 2 == 0 and _valuation2(m) <= 5:
+            r = m
+            for p in (2, 3, 5, 7):
+                while r % p == 0:
+                    r //= p
+            if r == 1:
+                return m
+        m += 1
+
+
+def fourier_crop(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Band-limited resampling of a periodic array by cropping or padding its spectrum.
+
+    Keeps the sample positions ``x = i * extent / n`` of both grids and the mean value.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        (..., N, M) real or complex array.
+    shape : two int
+        New (N', M').
+
+    Returns
+    -------
+    numpy.ndarray
+        (..., N', M') array of the input's dtype kind.
+
+    Examples
+    --------
+    >>> x = np.cos(2 * np.pi * np.arange(8) / 8)[None, :] * np.ones((8, 1))
+    >>> np.allclose(fourier_crop(x, (4, 4)), np.cos(2 * np.pi * np.arange(4) / 4)[None, :])
+    True
+    """
+    array = np.asarray(array)
+    n, m = array.shape[-2:]
+    n2, m2 = shape
+    if (n2, m2) == (n, m):
+        return array.copy()
+    spec = np.fft.fftshift(np.fft.fft2(array), axes=(-2, -1))
+    out = np.zeros(array.shape[:-2] + (n2, m2), complex)
+    cn, cm = n // 2, m // 2
+    cn2, cm2 = n2 // 2, m2 // 2
+    hn, hm = min(n, n2) // 2, min(m, m2) // 2
+    out[..., cn2 - hn : cn2 - hn + min(n, n2), cm2 - hm : cm2 - hm + min(m, m2)] = spec[
+        ..., cn - hn : cn - hn + min(n, n2), cm - hm : cm - hm + min(m, m2)
+    ]
+    result = np.fft.ifft2(np.fft.ifftshift(out, axes=(-2, -1))) * (n2 * m2) / (n * m)
+    if np.isrealobj(array):
+        return result.real.astype(array.dtype if array.dtype.kind == "f" else float)
+    return result.astype(array.dtype)
+
+
+def dose_to_counts(dose: float, sampling: float) -> float:
+    """Mean electron count per pixel in vacuum.
+
+    Parameters
+    ----------
+    dose : float
+        Electron dose [e/Å²].
+    sampling : float
+        Pixel size [Å].
+
+    Examples
+    --------
+    >>> dose_to_counts(1000.0, 0.16)
+    25.6
+    """
+    if not dose > 0:
+        raise ValueError(f"dose must be positive [e/Å²], got {dose}")
+    if not sampling > 0:
+        raise ValueError(f"sampling must be positive [Å/px], got {sampling}")
+    return float(round(dose * sampling**2, 12))
+
+
+def poisson_noise(clean: np.ndarray, *, dose: float, sampling: float, rng: np.random.Generator) -> np.ndarray:
+    """Shot-noise image in electron counts.
+
+    Parameters
+    ----------
+    clean : numpy.ndarray
+        Noise-free intensity, normalized to 1 in vacuum.
+    dose : float
+        Electron dose [e/Å²].
+    sampling : float
+        Pixel size [Å].
+    rng : numpy.random.Generator
+        Source of the counts.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 counts, mean ``clean * dose * sampling**2``.
+    """
+    lam = np.clip(np.asarray(clean, np.float64), 0, None) * dose_to_counts(dose, sampling)
+    return rng.poisson(lam).astype(np.float32)
+
+
+def dose_series(clean: np.ndarray, doses, *, sampling: float, seed: int) -> np.ndarray:
+    """The same clean image with shot noise at several doses.
+
+    Parameters
+    ----------
+    clean : numpy.ndarray
+        (H, W) noise-free intensity, 1 in vacuum.
+    doses : sequence of float
+        Electron doses [e/Å²].
+    sampling : float
+        Pixel size [Å].
+    seed : int
+        Seed of the noise; dose ``k`` draws from ``default_rng([seed, k])``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (len(doses), H, W) float32 counts.
+    """
+    return np.stack([poisson_noise(clean, dose=d, sampling=sampling, rng=np.random.default_rng([seed, k])) for k, d in enumerate(doses)])
+
+
+def snr(clean: np.ndarray, *, dose: float, sampling: float, mask: np.ndarray | None = None) -> float:
+    """Signal-to-noise ratio of a shot-noise image: image contrast over shot noise.
+
+    ``SNR = std(lambda) / sqrt(mean(lambda))`` with ``lambda = clean * dose * sampling^2``
+    the expected counts, over the pixels of ``mask`` (default: all). SNR about 1 is
+    the regime of the in-situ work: contrast as large as the noise.
+
+    Examples
+    --------
+    >>> clean = 1 + 0.5 * np.cos(np.linspace(0, 20, 1000))
+    >>> round(snr(clean, dose=400.0, sampling=0.16), 2)
+    1.13
+    """
+    lam = np.asarray(clean, np.float64) * dose_to_counts(dose, sampling)
+    if mask is not None:
+        lam = lam[np.asarray(mask, bool)]
+    if lam.size == 0 or lam.mean() <= 0:
+        return 0.0
+    return float(lam.std() / np.sqrt(lam.mean()))
+
+
+def normalize(image: np.ndarray) -> np.ndarray:
+    """The network input: an image divided by its mean (counts or intensity alike).
+
+    Raises
+    ------
+    ValueError
+        If the image is not finite or its mean is not positive.
+
+    Examples
+    --------
+    >>> normalize(np.array([[2.0, 6.0]])).tolist()
+    [[0.5, 1.5]]
+    """
+    image = np.asarray(image, np.float32)
+    if not np.all(np.isfinite(image)):
+        raise ValueError("image holds NaN or infinity")
+    mean = float(image.mean()) if image.size else 0.0
+    if not mean > 0:
+        raise ValueError(f"image mean must be positive to normalize (counts or intensity), got {mean}")
+    return image / mean

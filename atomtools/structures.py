@@ -1,0 +1,661 @@
+"""Atomic models of nanoparticles seen along a zone axis, with exact column bookkeeping.
+
+Everything here is pure: ASE ``Atoms`` and numbers in, ``Atoms`` out, every random
+draw from an explicit :class:`numpy.random.Generator`. Each atom that belongs to a
+lattice column carries the integer ``atoms.arrays["column"]`` (``-1`` for atoms that
+belong to no column, such as amorphous carbon). The id is assigned in the perfectly
+aligned zone-axis frame, *before* any mistilt, so a tilted column is still one column
+and is counted once (:func:`atomtools.labels.column_table`).
+
+Conventions: the beam travels along +z; positions and lengths are in Å; angles in
+degrees. The zone axis is rotated onto z and the shortest lattice vector normal to it
+onto x.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_numbers
+from ase.spacegroup import crystal
+from scipy.spatial import cKDTree
+
+__all__ = [
+    "CEO2_LATTICE_CONSTANT",
+    "SURFACE_PROFILES",
+    "ParticleSpec",
+    "fluorite",
+    "ceo2",
+    "zone_axis_rotation",
+    "lattice_sites",
+    "facet_mask",
+    "thickness_profile",
+    "nanoparticle",
+    "mistilt",
+    "amorphous_carbon",
+    "place_in_cell",
+    "build",
+    "column_period",
+]
+
+CEO2_LATTICE_CONSTANT = 5.411  # Å, fluorite CeO2
+SURFACE_PROFILES = ("particle", "flat", "stepped", "sawtooth", "wedge")
+_POSITION_DECIMALS = 3  # projected positions equal to 1 mÅ belong to one column
+
+
+def fluorite(symbols: tuple[str, str] = ("Ce", "O"), *, a: float = CEO2_LATTICE_CONSTANT) -> Atoms:
+    """Conventional cubic cell of a fluorite (CaF2-type) crystal.
+
+    Parameters
+    ----------
+    symbols : tuple of str
+        Cation and anion symbols.
+    a : float
+        Lattice constant [Å].
+
+    Examples
+    --------
+    >>> fluorite().get_chemical_formula()
+    'Ce4O8'
+    """
+    for s in symbols:
+        if s not in atomic_numbers:
+            raise ValueError(f"unknown element {s!r} in symbols={symbols!r}")
+    if not a > 0:
+        raise ValueError(f"lattice constant a must be positive [Å], got {a}")
+    return crystal(
+        list(symbols),
+        basis=[(0, 0, 0), (0.25, 0.25, 0.25)],
+        spacegroup=225,
+        cellpar=[a, a, a, 90, 90, 90],
+    )
+
+
+def ceo2(*, a: float = CEO2_LATTICE_CONSTANT) -> Atoms:
+    """Conventional cell of fluorite CeO2 (a = 5.411 Å by default).
+
+    Examples
+    --------
+    >>> float(round(ceo2().cell.lengths()[0], 3))
+    5.411
+    """
+    return fluorite(("Ce", "O"), a=a)
+
+
+def _lattice_vector(cell: np.ndarray, uvw) -> np.ndarray:
+    uvw = np.asarray(uvw, dtype=float)
+    if uvw.shape != (3,) or not np.any(uvw):
+        raise ValueError(f"zone axis must be three integers, not all zero; got {tuple(uvw)}")
+    return uvw @ cell
+
+
+def zone_axis_rotation(bulk: Atoms, zone_axis=(1, 1, 0)) -> np.ndarray:
+    """Rotation matrix taking the crystal frame to the zone-axis frame.
+
+    The zone axis ``[uvw]`` goes to +z; the shortest lattice vector normal to it
+    goes to +x.
+
+    Returns
+    -------
+    numpy.ndarray
+        (3, 3) orthonormal matrix ``R`` with ``r_zone = R @ r_crystal``.
+
+    Examples
+    --------
+    >>> R = zone_axis_rotation(ceo2(), (1, 1, 0))
+    >>> np.round(R @ np.array([1.0, 1.0, 0.0]) / np.sqrt(2), 6).tolist()
+    [0.0, 0.0, 1.0]
+    """
+    cell = np.asarray(bulk.cell)
+    z = _lattice_vector(cell, zone_axis)
+    z = z / np.linalg.norm(z)
+    best = None
+    for uvw in itertools.product(range(-3, 4), repeat=3):
+        if not any(uvw):
+            continue
+        v = np.asarray(uvw, float) @ cell
+        if abs(v @ z) > 1e-8 * np.linalg.norm(v):
+            continue
+        key = (round(float(np.linalg.norm(v)), 6), uvw)
+        if best is None or key < best[0]:
+            best = (key, v)
+    if best is None:  # pragma: no cover - any lattice has such a vector within |uvw| <= 3
+        raise ValueError(f"no lattice vector normal to zone axis {zone_axis}")
+    x = best[1] / np.linalg.norm(best[1])
+    y = np.cross(z, x)
+    return np.stack([x, y, z])
+
+
+def column_period(bulk: Atoms, zone_axis=(1, 1, 0)) -> float:
+    """Repeat distance of atoms along a column [Å]: the shortest lattice vector along the zone axis.
+
+    Examples
+    --------
+    >>> round(column_period(ceo2(), (1, 1, 0)), 4)
+    3.8262
+    """
+    cell = np.asarray(bulk.cell)
+    z = _lattice_vector(cell, zone_axis)
+    g = np.gcd.reduce(np.asarray(zone_axis, dtype=int))
+    shortest = z / g
+    # A centred lattice may repeat more often than the conventional indices say.
+    best = np.linalg.norm(shortest)
+    frac = np.linalg.solve(cell.T, shortest)
+    sites = bulk.get_scaled_positions()
+    same = sites[np.array(bulk.numbers) == bulk.numbers[0]]
+    for n in (2, 3, 4, 6):
+        shift = frac / n
+        moved = (same + shift) % 1.0
+        d = np.abs(moved[:, None, :] - same[None, :, :])
+        d = np.minimum(d, 1 - d).max(axis=-1).min(axis=1)
+        if np.all(d < 1e-6):
+            best = min(best, np.linalg.norm(shortest) / n)
+    return float(best)
+
+
+def lattice_sites(bulk: Atoms, zone_axis=(1, 1, 0), *, radius: float) -> Atoms:
+    """All sites of ``bulk`` within ``radius`` of a cation site, in the zone-axis frame.
+
+    The cation at the origin stays at the origin. Each site gets an integer column id
+    in ``arrays["column"]``: sites with equal projected (x, y) share it.
+
+    Parameters
+    ----------
+    bulk : ase.Atoms
+        Periodic unit cell of the crystal.
+    zone_axis : tuple of int
+        Crystal direction [uvw] along the beam.
+    radius : float
+        Radius of the ball of sites kept [Å].
+    """
+    if not radius > 0:
+        raise ValueError(f"radius must be positive [Å], got {radius}")
+    cell = np.asarray(bulk.cell)
+    reps = [int(np.ceil(radius / h)) + 1 for h in _cell_heights(cell)]
+    shifts = np.array(list(itertools.product(*[range(-r, r + 1) for r in reps])), float) @ cell
+    pos = (bulk.positions[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
+    numbers = np.tile(bulk.numbers, len(shifts))
+    pos = pos - bulk.positions[0]
+    keep = np.einsum("ij,ij->i", pos, pos) <= radius**2
+    pos, numbers = pos[keep], numbers[keep]
+    rot = zone_axis_rotation(bulk, zone_axis)
+    pos = pos @ rot.T
+    sites = Atoms(numbers=numbers, positions=pos)
+    sites.arrays["column"] = _column_ids(pos[:, :2])
+    sites.info["zone_axis"] = tuple(int(v) for v in zone_axis)
+    sites.info["rotation"] = rot
+    sites.info["column_period"] = column_period(bulk, zone_axis)
+    return sites
+
+
+def _cell_heights(cell: np.ndarray) -> np.ndarray:
+    volume = abs(np.linalg.det(cell))
+    return np.array([volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)])
+
+
+def _column_ids(xy: np.ndarray) -> np.ndarray:
+    key = np.round(xy, _POSITION_DECIMALS) + 0.0  # + 0.0 folds -0.0 into 0.0
+    _, ids = np.unique(key, axis=0, return_inverse=True)
+    return ids.reshape(-1).astype(np.int64)
+
+
+def _equivalent_normals(hkl, cubic: bool) -> np.ndarray:
+    hkl = tuple(int(v) for v in hkl)
+    if cubic:
+        family = set()
+        for perm in itertools.permutations(hkl):
+            for signs in itertools.product((1, -1), repeat=3):
+                family.add(tuple(s * p for s, p in zip(signs, perm)))
+    else:
+        family = {hkl, tuple(-v for v in hkl)}
+    return np.array(sorted(family), float)
+
+
+def _is_cubic(cell: np.ndarray) -> bool:
+    lengths = np.linalg.norm(cell, axis=1)
+    return bool(np.allclose(lengths, lengths[0]) and np.allclose(cell / lengths[0], np.eye(3), atol=1e-8))
+
+
+def facet_mask(sites: Atoms, bulk: Atoms, facets: dict, *, center=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """Sites inside the convex polyhedron bounded by crystal planes.
+
+    Parameters
+    ----------
+    sites : ase.Atoms
+        Sites in the zone-axis frame, from :func:`lattice_sites`.
+    bulk : ase.Atoms
+        The unit cell the sites came from (for plane normals).
+    facets : dict
+        ``{(h, k, l): distance}``: each Miller family [Å from the centre]. For cubic
+        cells every permutation and sign of (h, k, l) is included; for other cells
+        only (h, k, l) and its opposite.
+    center : three float
+        Centre of the polyhedron in the zone-axis frame [Å].
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask over ``sites``.
+    """
+    cell = np.asarray(bulk.cell)
+    recip = np.linalg.inv(cell).T  # rows: reciprocal vectors (without 2 pi)
+    rot = sites.info["rotation"]
+    rel = sites.positions - np.asarray(center, float)
+    inside = np.ones(len(sites), bool)
+    cubic = _is_cubic(cell)
+    for hkl, distance in facets.items():
+        if not distance > 0:
+            raise ValueError(f"facet distance for {hkl} must be positive [Å], got {distance}")
+        for n in _equivalent_normals(hkl, cubic):
+            normal = rot @ (n @ recip)
+            normal /= np.linalg.norm(normal)
+            inside &= rel @ normal <= distance + 1e-6
+    return inside
+
+
+def thickness_profile(
+    xy: np.ndarray,
+    *,
+    kind: str,
+    n_min: int,
+    n_max: int,
+    width: float = 8.0,
+    direction: float = 0.0,
+    origin=(0.0, 0.0),
+) -> np.ndarray:
+    """Number of atoms along the beam allowed at projected positions.
+
+    Parameters
+    ----------
+    xy : numpy.ndarray
+        (N, 2) projected positions [Å].
+    kind : {"flat", "stepped", "sawtooth", "wedge"}
+        ``flat``: ``n_max`` everywhere. ``stepped``: terraces ``width`` wide, each one
+        atom thicker than the last, cycling between ``n_min`` and ``n_max``.
+        ``sawtooth``: thickness ramps from ``n_min`` to ``n_max`` and back with period
+        ``2 * width``. ``wedge``: one linear ramp from ``n_min`` at the edge to
+        ``n_max`` across the particle.
+    n_min, n_max : int
+        Thinnest and thickest column [atoms].
+    width : float
+        Terrace width, or half period of the saw-tooth [Å].
+    direction : float
+        In-plane direction along which the profile varies [degrees from x].
+    origin : two float
+        Where the profile starts [Å].
+
+    Examples
+    --------
+    >>> xy = np.array([[0.0, 0.0], [9.0, 0.0], [17.0, 0.0]])
+    >>> thickness_profile(xy, kind="stepped", n_min=3, n_max=6, width=8.0).tolist()
+    [3, 4, 5]
+    """
+    if not 1 <= n_min <= n_max:
+        raise ValueError(f"need 1 <= n_min <= n_max atoms, got n_min={n_min}, n_max={n_max}")
+    if not width > 0:
+        raise ValueError(f"profile width must be positive [Å], got {width}")
+    t = np.deg2rad(direction)
+    u = (np.asarray(xy, float) - np.asarray(origin, float)) @ np.array([np.cos(t), np.sin(t)])
+    span = n_max - n_min
+    if kind == "flat":
+        n = np.full(len(u), n_max)
+    elif kind == "stepped":
+        n = n_min + np.mod(np.floor(u / width), span + 1)
+    elif kind == "sawtooth":
+        phase = np.mod(u / width, 2.0)
+        n = n_min + np.rint(span * np.where(phase < 1.0, phase, 2.0 - phase))
+    elif kind == "wedge":
+        u0 = u.min() if len(u) else 0.0
+        extent = max(np.ptp(u), 1e-9) if len(u) else 1.0
+        n = n_min + np.rint(span * (u - u0) / extent)
+    else:
+        raise ValueError(f"unknown profile kind {kind!r}; expected one of {SURFACE_PROFILES[1:]}")
+    return n.astype(int)
+
+
+@dataclass(frozen=True)
+class ParticleSpec:
+    """Everything that decides one atomic model. ``build(spec)`` is deterministic.
+
+    Attributes
+    ----------
+    profile : str
+        ``particle`` (faceted, natural thickness) or a (110) surface profile
+        ``flat``, ``stepped``, ``sawtooth``, ``wedge`` (thickness set by the profile).
+    size : float
+        Distance between opposite {111} facets [Å].
+    truncation : float
+        Ratio of the {100} to the {111} facet distance (1.155: regular truncated
+        octahedron; 1.732: octahedron).
+    n_min, n_max : int
+        Column thickness range of the profile [atoms].
+    profile_width : float
+        Terrace width / saw-tooth half period [Å].
+    profile_direction : float
+        In-plane direction of the profile [degrees].
+    tilt : float
+        Mistilt away from the zone axis [degrees].
+    tilt_axis : float
+        In-plane direction of the tilt axis [degrees from x].
+    rotation : float
+        In-plane rotation about the beam [degrees].
+    shift : tuple of float
+        Lateral offset of the particle from the cell centre [Å].
+    vacancies : dict
+        Fraction of each element's atoms removed, e.g. ``{"O": 0.05, "Ce": 0.01}``.
+    adatoms : dict
+        Number of adatoms of each element placed on empty surface lattice sites.
+    support : float
+        Thickness of an amorphous carbon support under the particle [Å]; 0 for none.
+    seed : int
+        Seed of every random draw in the model (vacancies, adatoms, support).
+    elements : tuple of str
+        Cation and anion of the fluorite crystal.
+    a : float
+        Lattice constant [Å].
+    zone_axis : tuple of int
+        Crystal direction along the beam.
+    """
+
+    profile: str = "particle"
+    size: float = 25.0
+    truncation: float = 1.155
+    n_min: int = 3
+    n_max: int = 10
+    profile_width: float = 8.0
+    profile_direction: float = 0.0
+    tilt: float = 0.0
+    tilt_axis: float = 0.0
+    rotation: float = 0.0
+    shift: tuple[float, float] = (0.0, 0.0)
+    vacancies: dict = field(default_factory=dict)
+    adatoms: dict = field(default_factory=dict)
+    support: float = 0.0
+    seed: int = 0
+    elements: tuple[str, str] = ("Ce", "O")
+    a: float = CEO2_LATTICE_CONSTANT
+    zone_axis: tuple[int, int, int] = (1, 1, 0)
+
+    def __post_init__(self):
+        if self.profile not in SURFACE_PROFILES:
+            raise ValueError(f"ParticleSpec.profile must be one of {SURFACE_PROFILES}, got {self.profile!r}")
+        if not self.size > 0:
+            raise ValueError(f"ParticleSpec.size must be positive [Å], got {self.size}")
+        if not 1.0 <= self.truncation <= np.sqrt(3) + 1e-9:
+            raise ValueError(f"ParticleSpec.truncation must lie in [1, sqrt(3)], got {self.truncation}")
+        for el, frac in self.vacancies.items():
+            if el not in self.elements or not 0 <= frac < 1:
+                raise ValueError(f"ParticleSpec.vacancies[{el!r}]={frac}: expected an element of {self.elements} and a fraction in [0, 1)")
+        for el, n in self.adatoms.items():
+            if el not in self.elements or int(n) < 0:
+                raise ValueError(f"ParticleSpec.adatoms[{el!r}]={n}: expected an element of {self.elements} and a count >= 0")
+        if self.support < 0:
+            raise ValueError(f"ParticleSpec.support must be >= 0 [Å], got {self.support}")
+        if not 1 <= self.n_min <= self.n_max:
+            raise ValueError(f"ParticleSpec needs 1 <= n_min <= n_max, got {self.n_min}, {self.n_max}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shift"] = list(self.shift)
+        d["elements"] = list(self.elements)
+        d["zone_axis"] = list(self.zone_axis)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ParticleSpec":
+        d = dict(d)
+        for key in ("shift", "elements", "zone_axis"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def nanoparticle(spec: ParticleSpec, *, bulk: Atoms | None = None) -> Atoms:
+    """Faceted fluorite nanoparticle in the zone-axis frame, centred on the origin.
+
+    Cation sites inside the {111}/{100} polyhedron are kept; for the profile kinds
+    the particle also gets a flat (110) base and a top surface set by
+    :func:`thickness_profile`. Anion sites are kept where they bond to at least three
+    kept cations: O-terminated {111} facets, the stable CeO2 surface, and close to
+    stoichiometric particles. Vacancies and adatoms follow.
+
+    Parameters
+    ----------
+    spec : ParticleSpec
+        The model to build.
+    bulk : ase.Atoms, optional
+        Unit cell; a fluorite cell from ``spec.elements`` and ``spec.a`` by default.
+        Any ASE bulk crystal works; its first atom's species counts as the cation.
+    """
+    rng = np.random.default_rng(spec.seed)
+    bulk = fluorite(spec.elements, a=spec.a) if bulk is None else bulk
+    d111 = spec.size / 2
+    d100 = spec.truncation * d111
+    period = column_period(bulk, spec.zone_axis)
+    radius = max(d100, np.sqrt(3) * d111, (spec.n_max / 2 + 1) * period) * 1.05 + 4.0
+    sites = lattice_sites(bulk, spec.zone_axis, radius=radius)
+    cation = bulk.numbers[0]
+    is_cation = sites.numbers == cation
+    keep = is_cation & facet_mask(sites, bulk, {(1, 1, 1): d111, (1, 0, 0): d100})
+    if spec.profile != "particle":
+        keep = is_cation & _profile_mask(sites, keep, spec, period)
+
+    keep |= (~is_cation) & _bonded(sites, keep, min_bonds=3, bond=_bond_length(bulk))
+    candidates = is_cation & ~keep & _bonded(sites, keep & is_cation, min_bonds=3, bond=_nn_distance(sites, is_cation) * 1.01)
+    keep = _remove_vacancies(sites, keep, spec.vacancies, rng)
+    keep = _add_adatoms(sites, keep, candidates, spec.adatoms, rng)
+
+    particle = sites[keep]
+    particle.positions -= _center(particle, cation)
+    particle.info.update(sites.info)
+    particle.info["spec"] = spec.to_dict()
+    return particle
+
+
+def _profile_mask(sites: Atoms, inside: np.ndarray, spec: ParticleSpec, period: float) -> np.ndarray:
+    """Columns under the faceted outline, with a flat base and a top surface from the profile.
+
+    The facets decide which columns exist (the projected outline); the profile alone
+    decides how many atoms each holds.
+    """
+    col = sites.arrays["column"]
+    z = sites.positions[:, 2]
+    kept_cols = np.unique(col[inside])
+    xy_col = np.zeros((col.max() + 1, 2))
+    np.add.at(xy_col, col, sites.positions[:, :2])
+    xy_col /= np.maximum(np.bincount(col, minlength=col.max() + 1), 1)[:, None]
+    n_allowed = np.zeros(col.max() + 1, int)
+    xy = xy_col[kept_cols]
+    origin = xy.min(axis=0) if len(xy) else (0.0, 0.0)
+    n_allowed[kept_cols] = thickness_profile(
+        xy, kind=spec.profile, n_min=spec.n_min, n_max=spec.n_max,
+        width=spec.profile_width, direction=spec.profile_direction, origin=origin,
+    )
+    z_base = -0.5 * spec.n_max * period  # the flat (110) base
+    rank = np.floor((z - z_base) / period + 1e-6)
+    return np.isin(col, kept_cols) & (rank >= 0) & (rank < n_allowed[col])
+
+
+def _bond_length(bulk: Atoms) -> float:
+    d = bulk.get_all_distances(mic=True)
+    cation = bulk.numbers == bulk.numbers[0]
+    cross = d[np.ix_(cation, ~cation)]
+    return float(cross[cross > 1e-6].min()) if cross.size else 0.0
+
+
+def _nn_distance(sites: Atoms, mask: np.ndarray) -> float:
+    tree = cKDTree(sites.positions[mask])
+    d, _ = tree.query(sites.positions[mask][:50], k=2)
+    return float(d[:, 1].min())
+
+
+def _bonded(sites: Atoms, partners: np.ndarray, *, min_bonds: int, bond: float) -> np.ndarray:
+    """Sites with at least ``min_bonds`` of ``partners`` within ``bond`` (+2 %)."""
+    if not partners.any() or bond <= 0:
+        return np.zeros(len(sites), bool)
+    tree = cKDTree(sites.positions[partners])
+    counts = tree.query_ball_point(sites.positions, r=bond * 1.02, return_length=True)
+    self_partner = partners.astype(int)  # a partner site finds itself at distance 0
+    return (counts - self_partner) >= min_bonds
+
+
+def _remove_vacancies(sites: Atoms, keep: np.ndarray, fractions: dict, rng) -> np.ndarray:
+    keep = keep.copy()
+    for symbol in sorted(fractions):
+        idx = np.flatnonzero(keep & (sites.numbers == atomic_numbers[symbol]))
+        n = int(round(fractions[symbol] * len(idx)))
+        if n:
+            keep[rng.choice(idx, size=n, replace=False)] = False
+    return keep
+
+
+def _add_adatoms(sites: Atoms, keep: np.ndarray, candidates: np.ndarray, counts: dict, rng) -> np.ndarray:
+    keep = keep.copy()
+    for symbol in sorted(counts):
+        idx = np.flatnonzero(candidates & ~keep & (sites.numbers == atomic_numbers[symbol]))
+        n = min(int(counts[symbol]), len(idx))
+        if n:
+            keep[rng.choice(idx, size=n, replace=False)] = True
+    return keep
+
+
+def _center(atoms: Atoms, cation: int) -> np.ndarray:
+    pos = atoms.positions[atoms.numbers == cation]
+    if not len(pos):
+        raise ValueError("the particle holds no cations: the size is too small for the lattice")
+    return (pos.min(axis=0) + pos.max(axis=0)) / 2
+
+
+def mistilt(atoms: Atoms, *, tilt: float, axis_angle: float, rotation: float) -> Atoms:
+    """Tilt a model away from the zone axis, then rotate it about the beam.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Model centred on the origin.
+    tilt : float
+        Tilt angle [degrees] about an in-plane axis.
+    axis_angle : float
+        Direction of that axis [degrees from x].
+    rotation : float
+        Rotation about the beam (z) [degrees].
+
+    Column ids travel with the atoms: a tilted column stays one column.
+    """
+    out = atoms.copy()
+    t = np.deg2rad(axis_angle)
+    if tilt:
+        out.rotate(tilt, (np.cos(t), np.sin(t), 0.0), center=(0, 0, 0))
+    if rotation:
+        out.rotate(rotation, "z", center=(0, 0, 0))
+    return out
+
+
+def amorphous_carbon(extent: tuple[float, float], thickness: float, *, rng, density: float = 2.0, min_distance: float = 1.3) -> Atoms:
+    """Random carbon film.
+
+    Parameters
+    ----------
+    extent : two float
+        Lateral size [Å].
+    thickness : float
+        Film thickness [Å].
+    rng : numpy.random.Generator
+        Source of the positions.
+    density : float
+        Mass density [g/cm³].
+    min_distance : float
+        Closest approach kept between carbon atoms [Å].
+    """
+    from ase.units import _amu
+
+    n = int(round(density * 1e-24 / (12.011 * _amu * 1e3) * extent[0] * extent[1] * thickness))
+    box = np.array([extent[0], extent[1], thickness])
+    boxsize = [extent[0], extent[1], thickness * 10]  # periodic laterally, open along the beam
+    # random sequential addition in batches: a candidate is kept if no kept atom (and no
+    # earlier candidate of its batch) lies within min_distance
+    pos = np.zeros((0, 3))
+    for _ in range(200):
+        if len(pos) >= n:
+            break
+        cand = rng.random((max(64, n - len(pos)), 3)) * box
+        if len(pos):
+            clash = cKDTree(pos, boxsize=boxsize).query_ball_point(cand, r=min_distance, return_length=True) > 0
+            cand = cand[~clash]
+        pairs = cKDTree(cand, boxsize=boxsize).query_pairs(min_distance, output_type="ndarray")
+        drop = np.zeros(len(cand), bool)
+        for i, j in pairs:
+            if not (drop[i] or drop[j]):
+                drop[j] = True
+        pos = np.vstack([pos, cand[~drop]])
+    pos = pos[:n]
+    film = Atoms("C" * len(pos), positions=pos)
+    film.arrays["column"] = np.full(len(film), -1, np.int64)
+    return film
+
+
+def place_in_cell(atoms: Atoms, *, extent: tuple[float, float], shift=(0.0, 0.0), vacuum: float = 5.0, margin: float = 2.0, support: Atoms | None = None) -> Atoms:
+    """Put a centred model in a periodic cell of the given lateral extent.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Model centred on the origin.
+    extent : two float
+        Lateral cell size [Å], equal to the image field of view.
+    shift : two float
+        Lateral offset from the cell centre [Å].
+    vacuum : float
+        Vacuum above and below along the beam [Å].
+    margin : float
+        Smallest lateral distance kept between an atom and the cell edge [Å].
+    support : ase.Atoms, optional
+        Film placed on the exit side of the model (positions from 0 along z).
+
+    Raises
+    ------
+    ValueError
+        If the model does not fit laterally.
+    """
+    out = atoms.copy()
+    xy = out.positions[:, :2] + np.asarray(shift, float) + np.asarray(extent, float) / 2
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    if np.any(lo < margin) or np.any(hi > np.asarray(extent) - margin):
+        raise ValueError(
+            f"the model spans x {lo[0]:.1f}..{hi[0]:.1f} Å, y {lo[1]:.1f}..{hi[1]:.1f} Å and does not fit "
+            f"a {extent[0]:.1f} x {extent[1]:.1f} Å field with a {margin} Å margin: use a smaller size or a larger field"
+        )
+    out.positions[:, :2] = xy
+    out.positions[:, 2] += vacuum - out.positions[:, 2].min()
+    top = out.positions[:, 2].max()
+    if support is not None and len(support):
+        film = support.copy()
+        film.positions[:, 2] += top + 2.0
+        out += film
+        top = out.positions[:, 2].max()
+    out.cell = [extent[0], extent[1], top + vacuum]
+    out.pbc = True
+    return out
+
+
+def build(spec: ParticleSpec, *, extent: tuple[float, float], bulk: Atoms | None = None) -> Atoms:
+    """Build the full simulation cell for ``spec``: particle, mistilt, placement, support.
+
+    Examples
+    --------
+    >>> atoms = build(ParticleSpec(size=12.0), extent=(30.0, 30.0))
+    >>> sorted(set(atoms.get_chemical_symbols()))
+    ['Ce', 'O']
+    """
+    particle = nanoparticle(spec, bulk=bulk)
+    particle = mistilt(particle, tilt=spec.tilt, axis_angle=spec.tilt_axis, rotation=spec.rotation)
+    support = None
+    if spec.support > 0:
+        support = amorphous_carbon(extent, spec.support, rng=np.random.default_rng([spec.seed, 1]))
+    atoms = place_in_cell(particle, extent=extent, shift=spec.shift, support=support)
+    atoms.info.update({k: v for k, v in particle.info.items() if k != "rotation"})
+    return atoms
