@@ -1,0 +1,171 @@
+"""Figures of the notebooks (matplotlib), one function per figure, plus atomic saving.
+
+Every function returns the ``matplotlib.figure.Figure`` it drew; :func:`save` writes
+it as PNG through a temporary file. Images are shown with ``origin="lower"`` so that y
+points up, in the physical coordinates [Å] of :mod:`atomtools.labels`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "save",
+    "show_model",
+    "ground_truth_figure",
+    "dose_figure",
+    "parameter_figure",
+    "samples_figure",
+    "class_cmap",
+]
+
+
+def save(fig, figures_dir: str | Path | None, name: str, *, dpi: int = 110) -> Path | None:
+    """Save ``fig`` as ``figures_dir/name.png`` atomically; nothing when ``figures_dir`` is None."""
+    if figures_dir is None:
+        return None
+    path = Path(figures_dir) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".partial.png")
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def class_cmap(n_classes: int):
+    """Colour map of the count classes: black background, then viridis from 1 atom up."""
+    from matplotlib.colors import ListedColormap
+    import matplotlib.pyplot as plt
+
+    colors = plt.get_cmap("viridis")(np.linspace(0, 1, max(n_classes - 1, 1)))
+    return ListedColormap(np.vstack([[0, 0, 0, 1], colors]))
+
+
+def _extent(shape, sampling):
+    return (-0.5 * sampling, (shape[1] - 0.5) * sampling, -0.5 * sampling, (shape[0] - 0.5) * sampling)
+
+
+def show_model(atoms, *, title: str = ""):
+    """Top view (along the beam) and side view of an atomic model."""
+    import matplotlib.pyplot as plt
+    from ase.visualize.plot import plot_atoms
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    particle = atoms[atoms.arrays["column"] >= 0] if "column" in atoms.arrays else atoms
+    plot_atoms(particle, axes[0], radii=0.5, rotation="0x,0y,0z")
+    axes[0].set_title("along the beam [110]")
+    plot_atoms(particle, axes[1], radii=0.5, rotation="-90x,0y,0z")
+    axes[1].set_title("side view (beam upward)")
+    for ax in axes:
+        ax.set_xlabel("Å")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def ground_truth_figure(clean, noisy, labels, table, *, sampling: float, n_classes: int, title: str = ""):
+    """The source work's Figure 1 a-c: clean image, noisy image, target, with the columns marked."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
+    ext = _extent(clean.shape, sampling)
+    axes[0].imshow(clean, cmap="gray", origin="lower", extent=ext)
+    axes[0].set_title("clean image")
+    axes[1].imshow(noisy, cmap="gray", origin="lower", extent=ext)
+    axes[1].set_title("noisy input")
+    cmap = class_cmap(n_classes)
+    im = axes[2].imshow(labels[0], cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin="lower", extent=ext, interpolation="nearest")
+    axes[2].set_title("target: Ce atoms per column")
+    fig.colorbar(im, ax=axes[2], fraction=0.046, label="atoms")
+    if labels.shape[0] > 1:
+        im = axes[3].imshow(labels[1], cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin="lower", extent=ext, interpolation="nearest")
+        axes[3].set_title("target: O atoms per column")
+        fig.colorbar(im, ax=axes[3], fraction=0.046, label="atoms")
+    for ch, marker in ((0, "o"), (1, ".")):
+        sub = table[table.channel == ch]
+        axes[0].scatter(sub.x, sub.y, s=14 if ch == 0 else 4, facecolors="none" if ch == 0 else "tab:red", edgecolors="tab:orange" if ch == 0 else None, linewidths=0.6, marker=marker)
+    for ax in axes:
+        ax.set_xlabel("x [Å]")
+    axes[0].set_ylabel("y [Å]")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def dose_figure(noisy_stack, doses, snrs, *, sampling: float):
+    """One clean image at several doses, each with its dose and SNR."""
+    import matplotlib.pyplot as plt
+
+    n = len(doses)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.8))
+    axes = np.atleast_1d(axes)
+    ext = _extent(noisy_stack[0].shape, sampling)
+    for ax, img, d, s in zip(axes, noisy_stack, doses, snrs):
+        ax.imshow(img, cmap="gray", origin="lower", extent=ext)
+        ax.set_title(f"{d:g} e/Å², SNR {s:.2f}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def parameter_figure(params):
+    """Histograms of the sampled parameters of a dataset."""
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("dose", "dose [e/Å²]", True),
+        ("snr", "SNR", False),
+        ("defocus", "defocus [Å] (negative: overfocus)", False),
+        ("Cs", "Cs [µm]", False),
+        ("focal_spread", "focal spread σ [Å]", False),
+        ("tilt", "mistilt [°]", False),
+        ("mean_count", "mean Ce atoms per column", False),
+        ("max_count", "thickest Ce column [atoms]", False),
+        ("size", "particle size [Å]", False),
+    ]
+    fig, axes = plt.subplots(2, 5, figsize=(19, 7))
+    axes = axes.ravel()
+    for ax, (name, label, logx) in zip(axes, panels):
+        values = params[name].to_numpy(float)
+        if name == "Cs":
+            values = values * 1e-4
+        bins = np.geomspace(values.min(), values.max(), 20) if logx and values.min() > 0 else 20
+        ax.hist(values, bins=bins, color="tab:blue", alpha=0.8)
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+    counts = params["profile"].value_counts().sort_index()
+    axes[-1].bar(counts.index.astype(str), counts.to_numpy(), color="tab:green")
+    axes[-1].set_xlabel("surface profile")
+    axes[-1].tick_params(axis="x", rotation=30)
+    for ax in axes:
+        ax.set_ylabel("images")
+    fig.tight_layout()
+    return fig
+
+
+def samples_figure(dataset, indices, *, n_classes: int):
+    """Noisy images of a dataset (top) above their Ce count targets (bottom)."""
+    import matplotlib.pyplot as plt
+
+    n = len(indices)
+    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6.6))
+    axes = np.asarray(axes).reshape(2, n)
+    cmap = class_cmap(n_classes)
+    for j, i in enumerate(indices):
+        p = dataset.image_params(int(i))
+        axes[0, j].imshow(dataset.noisy[int(i)], cmap="gray", origin="lower")
+        axes[0, j].set_title(f"#{i} {p['profile']}, {p['dose']:.0f} e/Å²", fontsize=9)
+        axes[1, j].imshow(dataset.labels[int(i)][0], cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin="lower", interpolation="nearest")
+        axes[1, j].set_title(f"max {p['max_count']} atoms, tilt {p['tilt']:.1f}°", fontsize=9)
+        for ax in axes[:, j]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig
