@@ -43,6 +43,7 @@ __all__ = [
     "exit_waves",
     "images_from_exit_waves",
     "reference_image",
+    "fitted_build",
     "simulate_structure",
     "make_dataset",
     "versions",
@@ -452,7 +453,7 @@ def reference_image(waves: np.ndarray, *, extent: tuple[float, float], optics: O
     return (np.asarray(total) / len(waves)).T.astype(np.float32)
 
 
-def _fitted_build(spec: ParticleSpec, extent):
+def fitted_build(spec: ParticleSpec, extent):
     """Build, shrinking the particle by 10 % steps until it fits the field of view."""
     for _ in range(20):
         try:
@@ -471,7 +472,7 @@ def simulate_structure(task: StructureTask, config: SimulationConfig) -> dict:
     """
     from ase.data import atomic_numbers
 
-    spec, atoms = _fitted_build(task.spec, config.extent)
+    spec, atoms = fitted_build(task.spec, config.extent)
     channels = tuple((el,) for el in config.elements)
     gt = _labels.ground_truth(atoms, shape=config.shape, sampling=config.sampling, n_classes=config.n_classes, radius=config.label_radius, channels=channels)
     waves = exit_waves(atoms, gpts=config.sim_gpts, energy=config.energy, slice_thickness=config.slice_thickness, frozen_phonons=config.frozen_phonons, seed=task.phonon_seed)
