@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = data_sub.add_parser("fetch", help="download (or find) a file and print its path")
     fetch.add_argument("names", nargs="+", metavar="NAME")
     data_sub.add_parser("verify", help="re-hash every cached or shipped file")
+    table = data_sub.add_parser("table", help="the README's data table, generated from the manifest")
+    table.add_argument("--update", metavar="README", help="rewrite the table between the data-table markers of this file")
 
     rep = sub.add_parser("reproduce", help="run the notebooks in order with papermill")
     rep.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE, help=f"run size (default {DEFAULT_PROFILE})")
@@ -34,7 +36,32 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--n-structures", type=int, default=None, help="override the profile's number of structures")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--scheduler", default=None, help="'synchronous', or a Dask scheduler address (default: a local cluster)")
+    tr = sub.add_parser("train-unet", help="train the column-counting U-Net (runs under torchrun for DDP)")
+    tr.add_argument("dataset", help="a dataset store from 'simulate'")
+    tr.add_argument("weights_out", help="where the weights go (.pt); a .ckpt and .csv are kept beside it")
+    tr.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
+    tr.add_argument("--steps", type=int, default=None)
+    tr.add_argument("--batch-size", type=int, default=None)
+    tr.add_argument("--width", type=int, default=None)
+    tr.add_argument("--lr", type=float, default=None)
+    tr.add_argument("--init", default=None, help="start from these weights ('pretrained' or a path); default: the profile's")
+    tr.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _train(args) -> int:
+    from .train import model_card, unet_setup, train_unet
+
+    model_config, config, init = unet_setup(args.profile, steps=args.steps, batch_size=args.batch_size, width=args.width, lr=args.lr, init=args.init, seed=args.seed)
+    import os
+    from pathlib import Path
+
+    result = train_unet(args.dataset, args.weights_out, model_config=model_config, config=config, init=init)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 writes
+        out = Path(args.weights_out)
+        out.with_suffix(".md").write_text(model_card(out))
+        print(f"{out}: validation {result['validation']}, temperature {result['temperature']}")
+    return 0
 
 
 def _data(args) -> int:
@@ -48,6 +75,16 @@ def _data(args) -> int:
             print(f"{e.name:<{width}}  {e.kind:<10}  {e.size / 1e6:9.2f} MB  {states[e.name]:<8}  {e.licence}")
         print(f"cache: {data.cache_dir()}")
         return 0
+    if args.action == "table":
+        text = data.markdown_table()
+        if args.update:
+            from pathlib import Path
+
+            path = Path(args.update)
+            path.write_text(data.replace_readme_table(path.read_text(), text))
+        else:
+            print(text)
+        return 0
     if args.action == "fetch":
         for name in args.names:
             print(data.fetch(name, progress=sys.stderr.isatty()))
@@ -59,12 +96,10 @@ def _data(args) -> int:
 
 
 def _simulate(args) -> int:
-    from .profiles import resolve
-    from .simulate import SimulationConfig, make_dataset
+    from .simulate import make_dataset, profile_config
 
-    sizes = resolve("01_simulate", args.profile, n_structures=args.n_structures)
-    config = SimulationConfig(**{k: v for k, v in sizes.items() if k != "n_structures"})
-    print(make_dataset(args.out, config, n_structures=sizes["n_structures"], seed=args.seed, scheduler=args.scheduler))
+    config, n_structures, scheduler = profile_config(args.profile, n_structures=args.n_structures, scheduler=args.scheduler)
+    print(make_dataset(args.out, config, n_structures=n_structures, seed=args.seed, scheduler=scheduler))
     return 0
 
 
@@ -75,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             return _data(args)
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "train-unet":
+            return _train(args)
         from .pipeline import PipelineError, run
 
         try:

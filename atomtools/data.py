@@ -40,6 +40,7 @@ __all__ = [
     "verify",
     "sha256",
     "markdown_table",
+    "replace_readme_table",
 ]
 
 _REQUIRED = ("name", "file", "url", "sha256", "size", "kind", "licence", "citation", "description", "notebooks")
@@ -248,3 +249,15 @@ def markdown_table(entries: dict[str, ManifestEntry] | None = None) -> str:
         size = f"{e.size / 1e6:.1f} MB" if e.size >= 1e5 else f"{e.size / 1e3:.0f} kB"
         lines.append(f"| [`{e.name}`]({e.url}) | {e.kind} | {size} | {e.licence} | {', '.join(e.notebooks)} | {e.description} |")
     return "\n".join(lines)
+
+
+_START, _END = "<!-- data-table:start -->", "<!-- data-table:end -->"
+
+
+def replace_readme_table(readme: str, table: str) -> str:
+    """``readme`` with the text between the data-table markers replaced by ``table``."""
+    if _START not in readme or _END not in readme:
+        raise ValueError(f"the README has no {_START} ... {_END} markers")
+    head, rest = readme.split(_START, 1)
+    _, tail = rest.split(_END, 1)
+    return f"{head}{_START}\n{table}\n{_END}{tail}"

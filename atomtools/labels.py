@@ -145,19 +145,23 @@ def label_maps(distance: np.ndarray, nearest: np.ndarray, *, radius: float) -> n
     return np.where(distance <= radius, nearest, 0).astype(np.uint8)
 
 
-def soft_targets(distance: np.ndarray, nearest: np.ndarray, *, sigma: float, n_classes: int, radius: float | None = None) -> np.ndarray:
-    """Class probabilities smoothed toward the background.
+def soft_targets(distance: np.ndarray, nearest: np.ndarray, *, radius: float, edge: float, n_classes: int) -> np.ndarray:
+    """Class probabilities of the label masks, smoothed toward the background at their edge.
 
     At distance ``d`` from the nearest column the target puts
-    ``q = exp(-d^2 / (2 sigma^2))`` on that column's class and ``1 - q`` on the
-    background (class 0); beyond ``radius`` (default ``3 sigma``) all on background.
+    ``q = 1 / (1 + exp((d - radius) / edge))`` on that column's class and ``1 - q`` on
+    the background (class 0): 1 at the centre, 1/2 on the rim of the hard label disk
+    (so the target's most probable class is the hard label everywhere), fading to 0
+    over a few ``edge`` widths outside it.
 
     Parameters
     ----------
     distance, nearest : numpy.ndarray
         (..., H, W) maps from :func:`nearest_column_maps` (any leading axes).
-    sigma : float
-        Width of the smoothing [Å].
+    radius : float
+        Radius of the hard label disk [Å].
+    edge : float
+        Width of the smooth edge [Å].
     n_classes : int
         Number of classes, background included.
 
@@ -168,18 +172,18 @@ def soft_targets(distance: np.ndarray, nearest: np.ndarray, *, sigma: float, n_c
 
     Examples
     --------
-    >>> t = soft_targets(np.array([[0.0, 10.0]]), np.array([[2, 2]]), sigma=0.3, n_classes=3)
-    >>> t[:, 0].round(3).tolist()  # (class, pixel): centre on class 2, far pixel on background
-    [[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]]
+    >>> t = soft_targets(np.array([[0.0, 0.6, 3.0]]), np.array([[2, 2, 2]]), radius=0.6, edge=0.1, n_classes=3)
+    >>> t[:, 0].astype(float).round(3).tolist()  # (class, pixel): centre on class 2, rim half-half, far on background
+    [[0.002, 0.5, 1.0], [0.0, 0.0, 0.0], [0.998, 0.5, 0.0]]
     """
-    if not sigma > 0:
-        raise ValueError(f"target smoothing sigma must be positive [Å], got {sigma}")
-    radius = 3 * sigma if radius is None else radius
+    if not edge > 0 or not radius > 0:
+        raise ValueError(f"target radius and edge must be positive [Å], got radius={radius}, edge={edge}")
     distance = np.asarray(distance, np.float32)
     nearest = np.asarray(nearest)
-    q = np.exp(-np.square(np.minimum(distance, 1e3)) / (2 * sigma**2)).astype(np.float32)
-    q = np.where((distance <= radius) & (nearest > 0), q, 0.0)
-    classes = np.arange(n_classes).reshape(n_classes, *([1] * 2))
+    z = np.clip((np.minimum(distance, 1e3) - radius) / edge, -50.0, 50.0)
+    q = (1.0 / (1.0 + np.exp(z))).astype(np.float32)
+    q = np.where((distance <= radius + 8 * edge) & (nearest > 0), q, 0.0).astype(np.float32)
+    classes = np.arange(n_classes).reshape(n_classes, 1, 1)
     lead = distance.shape[:-2]
     onehot = (nearest[..., None, :, :] == classes).astype(np.float32)
     target = onehot * q[..., None, :, :]

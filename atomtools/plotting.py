@@ -169,3 +169,159 @@ def samples_figure(dataset, indices, *, n_classes: int):
             ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def training_figure(history):
+    """Loss and validation accuracy against step."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    h = pd.DataFrame(history)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    axes[0].plot(h.step, h.loss, color="0.7", lw=0.8, label="batch")
+    axes[0].plot(h.step, h.loss.rolling(max(1, len(h) // 30), min_periods=1).mean(), color="tab:blue", label="running mean")
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("weighted cross-entropy")
+    axes[0].set_yscale("log")
+    axes[0].legend()
+    val = h.dropna(subset=["val_column_pixel_accuracy"]) if "val_column_pixel_accuracy" in h else h.iloc[:0]
+    if len(val):
+        axes[1].plot(val.step, val.val_column_pixel_accuracy, "o-", label="column pixels: right count")
+        axes[1].plot(val.step, val.val_background_accuracy, "s-", label="background pixels")
+    axes[1].set_xlabel("step")
+    axes[1].set_ylabel("validation accuracy")
+    axes[1].set_ylim(0, 1.02)
+    axes[1].legend()
+    fig.tight_layout()
+    return fig
+
+
+def prediction_figure(clean, noisy, labels, maps, *, sampling: float, n_classes: int, title: str = ""):
+    """The source work's Figure 1: clean, noisy input, target, network output, confidence."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 5, figsize=(20, 4.2))
+    ext = _extent(clean.shape, sampling)
+    cmap = class_cmap(n_classes)
+    axes[0].imshow(clean, cmap="gray", origin="lower", extent=ext)
+    axes[0].set_title("clean")
+    axes[1].imshow(noisy, cmap="gray", origin="lower", extent=ext)
+    axes[1].set_title("noisy input")
+    axes[2].imshow(labels[0], cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin="lower", extent=ext, interpolation="nearest")
+    axes[2].set_title("target (Ce atoms per column)")
+    im = axes[3].imshow(maps["classes"][0], cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin="lower", extent=ext, interpolation="nearest")
+    axes[3].set_title("network output")
+    fig.colorbar(im, ax=axes[3], fraction=0.046, label="atoms")
+    im = axes[4].imshow(maps["confidence"][0], cmap="magma", vmin=0, vmax=1, origin="lower", extent=ext)
+    axes[4].set_title("confidence")
+    fig.colorbar(im, ax=axes[4], fraction=0.046)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def counts_figure(examples, *, sampling: float, n_max: int = 12):
+    """The source work's Figure 2: noisy input, network counts, ground truth; one row per example."""
+    import matplotlib.pyplot as plt
+
+    n = len(examples)
+    fig, axes = plt.subplots(n, 3, figsize=(12, 3.9 * n), squeeze=False)
+    norm = plt.Normalize(1, n_max)
+    for row, ex in zip(axes, examples):
+        ext = _extent(ex["noisy"].shape, sampling)
+        row[0].imshow(ex["noisy"], cmap="gray", origin="lower", extent=ext)
+        row[0].set_title(f"noisy input, {ex['dose']:g} e/Å²")
+        for ax, table, title in ((row[1], ex["table"], "network"), (row[2], ex["truth"], "ground truth")):
+            ax.imshow(ex["noisy"], cmap="gray", origin="lower", extent=ext, alpha=0.35)
+            ce = table[table.channel == 0]
+            sc = ax.scatter(ce.x, ce.y, c=ce["count"], cmap="viridis", norm=norm, s=40, edgecolors="k", linewidths=0.3)
+            ax.set_title(f"{title}: {len(ce)} Ce columns, {int(ce['count'].sum())} atoms")
+        fig.colorbar(sc, ax=row[2], fraction=0.046, label="Ce atoms per column")
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def dose_figure_scores(summary):
+    """Detection F1, exact count and within-one accuracy against dose, network and baseline."""
+    import matplotlib.pyplot as plt
+
+    panels = [("f1", "column detection F1"), ("exact", "exact count accuracy"), ("within_one", "count within ±1"), ("recovered_fraction", "atoms recovered (counts)")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(18, 3.9))
+    for ax, (key, label) in zip(axes, panels):
+        for method, style in (("network", "o-"), ("baseline", "s--")):
+            sub = summary[summary.method == method]
+            if len(sub) and sub[key].notna().any():
+                ax.plot(sub.dose, sub[key], style, label=method)
+        ax.set_xscale("log")
+        ax.set_xlabel("dose [e/Å²]")
+        ax.set_ylabel(label)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def thickness_figure(columns, *, dose: float):
+    """Exact-count accuracy against the true number of atoms in the column, at one dose."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.9))
+    sub = columns[columns.dose == dose]
+    for method, style in (("network", "o-"), ("baseline", "s--")):
+        m = sub[sub.method == method]
+        if len(m):
+            acc = m.assign(ok=m.true == m.pred).groupby("true").ok.mean()
+            ax.plot(acc.index, acc.values, style, label=method)
+    ax.set_xlabel("true Ce atoms in the column")
+    ax.set_ylabel("exact count accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{dose:g} e/Å²")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def reliability_figure(curves: dict, eces: dict):
+    """Reliability diagrams: accuracy against confidence, one curve per label, with its ECE."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls=":")
+    for name, r in curves.items():
+        ax.plot(r.confidence, r.accuracy, "o-", label=f"{name} (ECE {eces[name]:.3f})")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def batch_figure(sample: dict):
+    """One training crop: noisy input, Ce target probability of the column class, loss weights."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    axes[0].imshow(sample["x"][0], cmap="gray", origin="lower")
+    axes[0].set_title(f"noisy input, {sample['dose']:.0f} e/Å²")
+    im = axes[1].imshow(1 - sample["target"][0, 0], cmap="viridis", vmin=0, vmax=1, origin="lower")
+    axes[1].set_title("Ce target: P(column of the true count)")
+    fig.colorbar(im, ax=axes[1], fraction=0.046)
+    im = axes[2].imshow(sample["weights"], cmap="magma", origin="lower")
+    axes[2].set_title("loss weights")
+    fig.colorbar(im, ax=axes[2], fraction=0.046)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

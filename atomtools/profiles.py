@@ -24,14 +24,14 @@ _SETTINGS: dict[str, dict[str, dict]] = {
         "paper": {"n_structures": 3000, "images_per_structure": 16, "shape": (320, 320), "size": (15.0, 40.0), "thickness": (1, 12), "frozen_phonons": 8, "scheduler": None},
     },
     "02_train_unet": {
-        "smoke": {"steps": 4, "batch_size": 2, "crop": 64, "width": 8, "depth": 2, "validation_images": 2},
-        "quick": {"steps": 1200, "batch_size": 8, "crop": 128, "width": 16, "depth": 3, "validation_images": 32},
-        "paper": {"steps": 40000, "batch_size": 32, "crop": 256, "width": 32, "depth": 4, "validation_images": 512},
+        "smoke": {"steps": 4, "batch_size": 2, "crop": 64, "width": 16, "depth": 3, "stem": 2, "lr": 1e-3, "init": "pretrained", "validate_every": 2, "validation_images": 2},
+        "quick": {"steps": 600, "batch_size": 8, "crop": 128, "width": 16, "depth": 3, "stem": 2, "lr": 1e-3, "init": "pretrained", "validate_every": 100, "validation_images": 32},
+        "paper": {"steps": 60000, "batch_size": 32, "crop": 256, "width": 16, "depth": 3, "stem": 2, "lr": 5e-3, "init": "random", "validate_every": 1000, "validation_images": 512},
     },
     "04_evaluate": {
         "smoke": {"n_structures": 2, "images_per_structure": 2, "shape": (128, 128), "doses": (300.0, 3000.0), "calibration_images": 4},
-        "quick": {"n_structures": 24, "images_per_structure": 4, "shape": (256, 256), "doses": (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), "calibration_images": 256},
-        "paper": {"n_structures": 300, "images_per_structure": 8, "shape": (320, 320), "doses": (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), "calibration_images": 4096},
+        "quick": {"n_structures": 16, "images_per_structure": 4, "shape": (256, 256), "doses": (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), "calibration_images": 32},
+        "paper": {"n_structures": 300, "images_per_structure": 8, "shape": (320, 320), "doses": (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), "calibration_images": 512},
     },
 }
 

@@ -46,6 +46,7 @@ __all__ = [
     "fitted_build",
     "simulate_structure",
     "make_dataset",
+    "profile_config",
     "versions",
 ]
 
@@ -540,6 +541,36 @@ def simulate_structure(task: StructureTask, config: SimulationConfig) -> dict:
         "column": atoms.arrays["column"].astype(np.int32),
         "columns": columns,
     }
+
+
+def profile_config(profile: str, *, n_structures: int | None = None, scheduler: str | None = None, **overrides) -> tuple[SimulationConfig, int, str | None]:
+    """The simulation of notebook 01 at a profile: (config, n_structures, scheduler).
+
+    Parameters
+    ----------
+    profile : {"smoke", "quick", "paper"}
+        Run size (:mod:`atomtools.profiles`).
+    n_structures, scheduler : optional
+        Override the profile's.
+    **overrides
+        Any :class:`SimulationConfig` field; ``None`` values are ignored.
+
+    Examples
+    --------
+    >>> config, n, scheduler = profile_config("smoke", sampling=0.2)
+    >>> config.sampling, n, scheduler
+    (0.2, 2, 'synchronous')
+    """
+    from .profiles import resolve
+
+    sizes = resolve("01_simulate", profile, n_structures=n_structures, scheduler=scheduler, **overrides)
+    n = int(sizes.pop("n_structures"))
+    chosen = sizes.pop("scheduler")
+    fields_ = {f.name for f in fields(SimulationConfig)}
+    unknown = set(sizes) - fields_
+    if unknown:
+        raise ValueError(f"unknown simulation parameters {sorted(unknown)}")
+    return SimulationConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in sizes.items()}), n, chosen
 
 
 def versions() -> dict:

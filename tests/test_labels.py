@@ -39,14 +39,17 @@ def test_label_maps_put_each_count_on_its_column(model):
 
 def test_soft_targets_are_probabilities_smoothed_toward_the_background(model):
     gt = labels.ground_truth(model, shape=(300, 300), sampling=SAMPLING, n_classes=13)
-    t = labels.soft_targets(gt["distance"], gt["nearest"], sigma=0.35, n_classes=13)
+    t = labels.soft_targets(gt["distance"], gt["nearest"], radius=0.6, edge=0.1, n_classes=13)
     assert t.shape == (2, 13, 300, 300)
     assert np.allclose(t.sum(axis=1), 1.0, atol=1e-6)
     c = gt["table"].iloc[0]
     i, j = int(round(c.row)), int(round(c.col))
     d = gt["distance"][c.channel, i, j]
-    assert t[c.channel, min(c["count"], 12), i, j] == pytest.approx(np.exp(-(d**2) / (2 * 0.35**2)), rel=1e-5)
-    far = gt["distance"][0] > 3 * 0.35
+    assert t[c.channel, min(c["count"], 12), i, j] == pytest.approx(1 / (1 + np.exp((d - 0.6) / 0.1)), rel=1e-5)
+    # the most probable target class is the hard label everywhere but on the rim itself (a tie)
+    off_rim = np.abs(gt["distance"] - 0.6) > 1e-3
+    assert np.array_equal(t.argmax(axis=1)[off_rim], gt["labels"][off_rim])
+    far = gt["distance"][0] > 0.6 + 8 * 0.1
     assert np.all(t[0, 0][far] == 1.0)
 
 

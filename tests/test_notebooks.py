@@ -48,7 +48,10 @@ def test_notebook_shape(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_papermill_documents_every_parameter(path):
     params = papermill.inspect_notebook(str(path))
-    assert "profile" in params
+    nb = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    declared = [node.target.id for node in ast.parse(cell.source).body]
+    assert list(params) == declared, f"papermill --help-notebook misses {sorted(set(declared) - set(params))} (use Optional[...], not X | None)"
     for name, info in params.items():
         assert info["help"], f"{path.stem}: parameter {name} has no help text"
         assert info["inferred_type_name"] != "None", f"{path.stem}: parameter {name} has no type"

@@ -1,0 +1,224 @@
+"""Scores of column retrieval: detection, counting, calibration, 3D recovery. Pure functions.
+
+Columns are matched one-to-one between prediction and truth (Hungarian assignment on
+distance, within a radius [Å]); detection scores count the matches, counting scores
+compare the counts of matched columns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
+
+__all__ = [
+    "match_columns",
+    "column_scores",
+    "reliability",
+    "expected_calibration_error",
+    "pixel_calibration",
+    "atoms_recovered",
+    "summarize",
+]
+
+
+def match_columns(pred_xy: np.ndarray, true_xy: np.ndarray, *, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one matching of predicted to true points within ``radius`` [Å].
+
+    Points are columns (x, y) or atoms (x, y, z); the assignment minimizes the total
+    distance (Hungarian) among pairs closer than ``radius``.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Indices into ``pred_xy`` and ``true_xy`` of the matched pairs.
+
+    Examples
+    --------
+    >>> p = np.array([[0.0, 0.0], [3.0, 0.0], [9.0, 9.0]]); t = np.array([[0.2, 0.0], [3.1, 0.1]])
+    >>> [a.tolist() for a in match_columns(p, t, radius=0.5)]
+    [[0, 1], [0, 1]]
+    """
+    pred_xy = np.asarray(pred_xy, float)
+    true_xy = np.asarray(true_xy, float)
+    dim = pred_xy.shape[-1] if pred_xy.ndim == 2 and pred_xy.size else (true_xy.shape[-1] if true_xy.ndim == 2 and true_xy.size else 2)
+    pred_xy, true_xy = pred_xy.reshape(-1, dim), true_xy.reshape(-1, dim)
+    if not len(pred_xy) or not len(true_xy):
+        return np.zeros(0, int), np.zeros(0, int)
+    pairs = cKDTree(pred_xy).sparse_distance_matrix(cKDTree(true_xy), radius, output_type="coo_matrix")
+    if pairs.nnz == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    rows, cols = np.unique(pairs.row), np.unique(pairs.col)
+    cost = np.full((len(rows), len(cols)), 1e6)
+    ri = {r: i for i, r in enumerate(rows)}
+    ci = {c: i for i, c in enumerate(cols)}
+    for r, c, d in zip(pairs.row, pairs.col, pairs.data):
+        cost[ri[r], ci[c]] = d
+    a, b = linear_sum_assignment(cost)
+    ok = cost[a, b] <= radius
+    return rows[a[ok]], cols[b[ok]]
+
+
+def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.7, channel: int = 0) -> dict:
+    """Detection and counting scores of one image for one channel (0: cations).
+
+    Parameters
+    ----------
+    pred, truth : pandas.DataFrame
+        Column tables with ``x``, ``y`` [Å], ``channel`` and ``count``.
+    radius : float
+        Matching radius [Å].
+
+    Returns
+    -------
+    dict
+        ``tp``, ``fp``, ``fn``, ``precision``, ``recall``, ``f1``; over matched columns
+        ``exact`` (fraction with the right count), ``within_one``, ``mae`` [atoms];
+        ``atoms_true``, ``atoms_recovered`` (sum over true columns of
+        ``min(true, predicted)`` count, 0 for missed columns) and ``recovered_fraction``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"x": [0.0, 3.0], "y": [0.0, 0.0], "channel": [0, 0], "count": [4, 6]})
+    >>> p = pd.DataFrame({"x": [0.1], "y": [0.0], "channel": [0], "count": [4]})
+    >>> s = column_scores(p, t); (s["precision"], s["recall"], s["exact"], s["recovered_fraction"])
+    (1.0, 0.5, 1.0, 0.4)
+    """
+    p = pred[pred.channel == channel] if len(pred) else pred
+    t = truth[truth.channel == channel] if len(truth) else truth
+    ip, it = match_columns(p[["x", "y"]].to_numpy() if len(p) else np.zeros((0, 2)), t[["x", "y"]].to_numpy() if len(t) else np.zeros((0, 2)), radius=radius)
+    tp, fp, fn = len(ip), len(p) - len(ip), len(t) - len(it)
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    pc = p["count"].to_numpy()[ip] if tp else np.zeros(0)
+    tc = t["count"].to_numpy()[it] if tp else np.zeros(0)
+    err = pc - tc
+    atoms_true = int(t["count"].sum()) if len(t) else 0
+    recovered = int(np.minimum(pc, tc).sum())
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "exact": float(np.mean(err == 0)) if tp else float("nan"),
+        "within_one": float(np.mean(np.abs(err) <= 1)) if tp else float("nan"),
+        "mae": float(np.mean(np.abs(err))) if tp else float("nan"),
+        "n_matched": tp,
+        "atoms_true": atoms_true,
+        "atoms_recovered": recovered,
+        "recovered_fraction": recovered / atoms_true if atoms_true else float("nan"),
+        "_pred_counts": pc.tolist(),
+        "_true_counts": tc.tolist(),
+        "_confidence": p["confidence"].to_numpy()[ip].tolist() if tp and "confidence" in p else [],
+    }
+
+
+def reliability(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 10) -> pd.DataFrame:
+    """Reliability diagram data: per confidence bin, mean confidence, accuracy and size.
+
+    Examples
+    --------
+    >>> r = reliability(np.array([0.95, 0.95, 0.55, 0.55]), np.array([1, 1, 1, 0]), bins=4)
+    >>> r[["confidence", "accuracy", "n"]].values.tolist()
+    [[0.55, 0.5, 2.0], [0.95, 1.0, 2.0]]
+    """
+    confidence = np.asarray(confidence, float).ravel()
+    correct = np.asarray(correct, float).ravel()
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            rows.append({"lower": edges[b], "upper": edges[b + 1], "confidence": float(confidence[m].mean()), "accuracy": float(correct[m].mean()), "n": float(m.sum())})
+    return pd.DataFrame(rows, columns=["lower", "upper", "confidence", "accuracy", "n"])
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 10) -> float:
+    """ECE: the bin-size-weighted mean gap between confidence and accuracy.
+
+    Examples
+    --------
+    >>> round(expected_calibration_error(np.array([0.9] * 10), np.array([1] * 9 + [0])), 6)
+    0.0
+    """
+    r = reliability(confidence, correct, bins=bins)
+    if r.empty:
+        return float("nan")
+    return float(np.sum(r.n * np.abs(r.accuracy - r.confidence)) / r.n.sum())
+
+
+def pixel_calibration(maps: dict, labels: np.ndarray, *, channel: int = 0, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel (confidence, correct) of a prediction against hard label maps."""
+    conf = maps["confidence"][channel]
+    correct = maps["classes"][channel] == labels[channel]
+    if mask is not None:
+        conf, correct = conf[mask], correct[mask]
+    return np.asarray(conf).ravel(), np.asarray(correct).ravel()
+
+
+def atoms_recovered(model, truth, *, tolerance: float = 1.0, z_step: float = 0.1) -> dict:
+    """Atoms of the true 3D structure that a reconstructed model puts in the right place.
+
+    The model's height along the beam is arbitrary, so it is shifted along z to the
+    offset that matches most atoms; then each true atom (of a column: carbon and other
+    atoms with ``column < 0`` are left out) counts as recovered if a model atom of its
+    element lies within ``tolerance`` [Å], one-to-one.
+
+    Returns
+    -------
+    dict
+        ``fraction``, ``recovered``, ``true``, ``model`` (atom numbers) and ``z_shift`` [Å].
+    """
+    t_keep = truth.arrays["column"] >= 0 if "column" in truth.arrays else np.ones(len(truth), bool)
+    tpos, tnum = truth.positions[t_keep], truth.numbers[t_keep]
+    mpos, mnum = model.positions, model.numbers
+    if not len(tpos) or not len(mpos):
+        return {"fraction": 0.0, "recovered": 0, "true": int(len(tpos)), "model": int(len(mpos)), "z_shift": 0.0}
+    trees = {z: cKDTree(mpos[mnum == z]) for z in np.unique(tnum) if np.any(mnum == z)}
+
+    def found(shift: float) -> int:
+        n = 0
+        for z, tree in trees.items():
+            d, _ = tree.query(tpos[tnum == z] - np.array([0.0, 0.0, shift]), distance_upper_bound=tolerance)
+            n += int(np.sum(np.isfinite(d)))
+        return n
+
+    base = np.median(tpos[:, 2]) - np.median(mpos[:, 2])
+    span = np.ptp(tpos[:, 2]) + np.ptp(mpos[:, 2]) + 2 * tolerance
+    coarse = base + np.arange(-span / 2, span / 2 + 0.5, 0.5)
+    best = coarse[int(np.argmax([found(s) for s in coarse]))]
+    fine = best + np.arange(-0.5, 0.5 + z_step, z_step)
+    shift = float(fine[int(np.argmax([found(s) for s in fine]))])
+    moved = mpos + np.array([0.0, 0.0, shift])
+    recovered = 0
+    for z in np.unique(tnum):
+        ip, _ = match_columns(moved[mnum == z], tpos[tnum == z], radius=tolerance)
+        recovered += len(ip)
+    return {"fraction": recovered / len(tpos), "recovered": int(recovered), "true": int(len(tpos)), "model": int(len(mpos)), "z_shift": shift}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Pool per-image scores: detection from summed tp/fp/fn, counting over all matched columns."""
+    tp = sum(r["tp"] for r in rows)
+    fp = sum(r["fp"] for r in rows)
+    fn = sum(r["fn"] for r in rows)
+    pc = np.concatenate([np.asarray(r["_pred_counts"], float) for r in rows]) if rows else np.zeros(0)
+    tc = np.concatenate([np.asarray(r["_true_counts"], float) for r in rows]) if rows else np.zeros(0)
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    atoms_true = sum(r["atoms_true"] for r in rows)
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "exact": float(np.mean(pc == tc)) if len(pc) else float("nan"),
+        "within_one": float(np.mean(np.abs(pc - tc) <= 1)) if len(pc) else float("nan"),
+        "mae": float(np.mean(np.abs(pc - tc))) if len(pc) else float("nan"),
+        "n_columns": int(tp + fn),
+        "recovered_fraction": sum(r["atoms_recovered"] for r in rows) / atoms_true if atoms_true else float("nan"),
+    }
