@@ -23,7 +23,7 @@ import torch
 from .imaging import normalize
 from .models.unet import UNet, fuse_for_inference
 
-__all__ = ["PRETRAINED", "Retriever", "load_retriever", "auto_tile", "predict_maps", "find_columns", "retrieve", "check_frame", "resample"]
+__all__ = ["PRETRAINED", "Retriever", "load_retriever", "auto_tile", "predict_maps", "find_columns", "retrieve", "check_frame", "resample_frame"]
 
 PRETRAINED = "unet-ceo2"
 #: Relative difference between frame and model sampling tolerated without resampling.
@@ -114,7 +114,7 @@ def auto_tile(shape: tuple[int, int], multiple: int) -> int:
     return side if side <= 1024 else 512
 
 
-def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = None, overlap: int = 32, batch: int = 4) -> dict:
+def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = None, overlap: int = 32, batch: int | None = None) -> dict:
     """Per-pixel maps of a normalized frame at the model's sampling.
 
     Parameters
@@ -125,8 +125,8 @@ def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = 
         The network.
     tile, overlap : int
         Tile size and overlap [px]; ``tile=None`` picks :func:`auto_tile`.
-    batch : int
-        Tiles per forward pass.
+    batch : int, optional
+        Tiles per forward pass; default about 256 x 256 x 4 pixels' worth.
 
     Returns
     -------
@@ -147,6 +147,7 @@ def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = 
     W = max(tile, int(np.ceil(w0 / m)) * m)
     padded = np.pad(image, ((0, H - h0), (0, W - w0)), mode="reflect" if min(h0, w0) > 1 else "edge")
     th, tw = min(tile, H), min(tile, W)
+    batch = batch or max(1, (4 * 256 * 256) // (th * tw))
     rows, cols = _offsets(H, th, th - overlap), _offsets(W, tw, tw - overlap)
     heads = retriever.heads
     c_tot = sum(heads)
@@ -169,10 +170,10 @@ def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = 
                     acc[:, :, c : c + tw] += probs[k] * win
                     wsum[:, c : c + tw] += win
             end = rows[bi + 1] - r if bi + 1 < len(rows) else th
-            p = acc[:, :end] / wsum[None, :end]
+            acc[:, :end] /= wsum[None, :end]  # in place: no band-sized temporary
             start = 0
             for h, n in enumerate(heads):
-                ph = p[start : start + n]
+                ph = acc[start : start + n, :end]
                 out_cls[h, r : r + end] = ph.argmax(axis=0)
                 out_conf[h, r : r + end] = ph.max(axis=0)
                 out_col[h, r : r + end] = 1.0 - ph[0]
@@ -250,7 +251,7 @@ def find_columns(maps: dict, *, sampling: float, channels=(("Ce",), ("O",)), rad
     return pd.DataFrame(rows, columns=columns)
 
 
-def resample(image: np.ndarray, sampling: float, new_sampling: float, *, order: int = 1, shape: tuple[int, int] | None = None) -> np.ndarray:
+def resample_frame(image: np.ndarray, sampling: float, new_sampling: float, *, order: int = 1, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Resample a frame to another pixel size, keeping pixel (i, j) at (j, i) * sampling [Å].
 
     Parameters
@@ -336,12 +337,12 @@ def retrieve(
             f"the frame's sampling {sampling} Å/px differs from the model's {ret.sampling} Å/px by {abs(ratio - 1):.0%} "
             f"(more than {SAMPLING_TOLERANCE:.0%}); pass resample=True to resample the frame, or use a model trained at this sampling"
         )
-    work = resample(frame, sampling, ret.sampling, order=1) if resampled else frame
+    work = resample_frame(frame, sampling, ret.sampling, order=1) if resampled else frame
     work_sampling = ret.sampling if resampled else sampling
     maps = predict_maps(normalize(work), ret, tile=tile, overlap=overlap)
     table = find_columns(maps, sampling=work_sampling, channels=ret.channels, radius=ret.label_radius, min_distance=min_distance, threshold=threshold)
     if resampled:
-        maps = {k: resample(v, ret.sampling, sampling, order=0 if k == "classes" else 1, shape=frame.shape) for k, v in maps.items()}
+        maps = {k: resample_frame(v, ret.sampling, sampling, order=0 if k == "classes" else 1, shape=frame.shape) for k, v in maps.items()}
         table["row"] = table["y"] / sampling
         table["col"] = table["x"] / sampling
     maps["sampling"] = sampling

@@ -14,7 +14,9 @@ In fluorite and fcc crystals seen along [110], columns sit at two heights, half 
 repeat apart: projected nearest neighbours (3.31 Å apart in CeO2) alternate, the
 3.83 Å and 5.41 Å neighbours do not. ``stagger=True`` recovers that two-colouring of
 the cation columns from their positions; each O column sits half a repeat from the
-cation column next to it.
+cation column next to it. Which of the two column sets touches the base plane cannot be
+told from one projection (both models project identically): ``base_parity`` chooses,
+and :func:`atomtools.evaluate.evaluate` scores the better of the two.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def to_atoms(
     elements: tuple[str, ...] = ("Ce", "O"),
     surface: str = "bottom",
     stagger: bool = True,
+    base_parity: int = 0,
     vacuum: float = 5.0,
 ) -> Atoms:
     """3D model of fluorite columns seen along [110] from a column table.
@@ -106,6 +109,9 @@ def to_atoms(
     stagger : bool
         Put projected nearest-neighbour cation columns half a repeat apart (and anion
         columns half a repeat from their cation neighbour), as on the lattice.
+    base_parity : {0, 1}
+        Which of the two cation column sets starts on the base plane (the other starts
+        half a repeat higher); the set of the table's first cation column is 0.
     vacuum : float
         Vacuum around the model in the cell [Å].
 
@@ -130,8 +136,10 @@ def to_atoms(
     table = table.reset_index(drop=True)
     cation = table.channel.to_numpy() == 0
     if stagger and cation.any():
+        if base_parity not in (0, 1):
+            raise ValueError(f"base_parity must be 0 or 1, got {base_parity}")
         parity = column_parity(table.loc[cation, ["x", "y"]].to_numpy(), nn_distance=a * np.sqrt(3 / 8))
-        offsets[np.flatnonzero(cation)] = parity * period / 2
+        offsets[np.flatnonzero(cation)] = (parity ^ base_parity) * period / 2
         anion = np.flatnonzero(~cation)
         if len(anion):
             from scipy.spatial import cKDTree
@@ -154,6 +162,7 @@ def to_atoms(
     atoms.arrays["column"] = np.asarray(column, np.int64)
     atoms.info["surface"] = surface
     atoms.info["stagger"] = bool(stagger)
+    atoms.info["base_parity"] = int(base_parity)
     atoms.info["assumption"] = ("flat base: every column starts on one (110) plane" if surface == "bottom" else "columns symmetric about the mid-plane") + ", atoms on lattice sites a/sqrt(2) apart"
     return atoms
 

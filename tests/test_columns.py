@@ -53,7 +53,7 @@ def test_sampling_mismatch_is_refused_or_resampled_explicitly(tiny):
 def test_resample_keeps_physical_positions():
     x = np.arange(50) * 0.1
     frame = np.sin(x)[None, :] * np.ones((40, 1))
-    out = columns.resample(frame, 0.1, 0.16, order=1)
+    out = columns.resample_frame(frame, 0.1, 0.16, order=1)
     assert np.allclose(out[0], np.interp(np.arange(out.shape[1]) * 0.16, x, np.sin(x)), atol=2e-3)
 
 

@@ -43,10 +43,17 @@ def test_ece_is_zero_when_calibrated_and_large_when_overconfident():
 
 def test_a_model_from_the_true_counts_recovers_every_atom():
     atoms = build(ParticleSpec(profile="stepped", size=22.0, n_min=2, n_max=6, rotation=25.0), extent=(40.0, 40.0))
-    model = to_atoms(column_table(atoms, sampling=0.1), surface="bottom")
-    score = metrics.atoms_recovered(model, atoms, tolerance=0.2)
-    assert score["fraction"] == 1.0 and score["model"] == score["true"]
-    # one atom too few per column loses exactly that many atoms
     table = column_table(atoms, sampling=0.1)
-    short = to_atoms(table.assign(count=table["count"] - 1), surface="bottom")
-    assert metrics.atoms_recovered(short, atoms, tolerance=0.2)["recovered"] == len(atoms) - len(table)
+    ce = lambda a: a[a.numbers == 58]  # noqa: E731
+    # which staggered column set starts on the flat base cannot be told from the projection: one choice is exact
+    scores = [metrics.atoms_recovered(ce(to_atoms(table, surface="bottom", base_parity=p)), ce(atoms), tolerance=0.2) for p in (0, 1)]
+    score = max(scores, key=lambda s: s["fraction"])
+    assert score["fraction"] == 1.0 and score["model"] == score["true"]
+    assert min(s["fraction"] for s in scores) < 1.0
+    # O columns at the surface may start off the cation base (O kept where bonded to 3 Ce): nearly all in place
+    best = int(np.argmax([s["fraction"] for s in scores]))
+    assert metrics.atoms_recovered(to_atoms(table, surface="bottom", base_parity=best), atoms, tolerance=0.2)["fraction"] > 0.95
+    # one atom too few per column loses exactly that many atoms
+    ce_table = table[table.channel == 0]
+    short = to_atoms(ce_table.assign(count=ce_table["count"] - 1), surface="bottom", base_parity=best)
+    assert metrics.atoms_recovered(short, ce(atoms), tolerance=0.2)["recovered"] == len(ce(atoms)) - len(ce_table)

@@ -1,0 +1,41 @@
+"""The evaluation engine: out-of-range test sets, and network and baseline scored alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from atomtools import evaluate, simulate
+from atomtools.models import UNet, UNetConfig
+from atomtools.store import open_dataset
+
+SMALL = dict(shape=(96, 96), sampling=0.16, size=(8.0, 12.0), images_per_structure=2, thickness=(1, 4), support_probability=0.0)
+
+
+def test_test_ranges_reach_beyond_the_training_ranges():
+    train = simulate.SimulationConfig()
+    test = evaluate.out_of_range(train)
+    assert test.size[0] < train.size[0] and test.size[1] > train.size[1]
+    assert test.defocus[0] < train.defocus[0] and test.defocus[1] > train.defocus[1]
+    assert test.tilt > train.tilt and test.focal_spread[1] > train.focal_spread[1]
+    assert test.Cs[0] < train.Cs[0] and test.Cs[1] > train.Cs[1]
+
+
+def test_network_and_baseline_are_scored_on_the_same_frames(tmp_path):
+    config = simulate.SimulationConfig(**SMALL)
+    ref = open_dataset(simulate.make_dataset(tmp_path / "ref.zarr", config, n_structures=2, seed=0, scheduler="synchronous", progress=False))
+    test = open_dataset(simulate.make_dataset(tmp_path / "test.zarr", evaluate.out_of_range(config), n_structures=1, seed=1, scheduler="synchronous", progress=False))
+    torch.manual_seed(0)
+    model = (UNet(UNetConfig(width=4, depth=2)).eval(), {"sampling": 0.16, "temperature": [1.0, 1.0], "channels": [["Ce"], ["O"]]})
+    doses = [500.0, 5000.0]
+    cals = evaluate.calibrate_baseline(ref, doses=doses, n_images=4, seed=0)
+    result = evaluate.evaluate(test, model=model, doses=doses, calibrations=cals, seed=1, progress=False)
+    rows = result["rows"]
+    assert len(rows) == len(test) * len(doses) * 2
+    assert {r["method"] for r in rows} == {"network", "baseline"}
+    summary = evaluate.summary_by(rows)
+    assert set(summary.dose) == set(doses) and np.all(summary.f1.between(0, 1))
+    assert len(result["examples"]) == len(test) * len(doses)
+    assert all(len(c) == len(t) for c, t in result["pixels"].values())
+    columns = evaluate.column_level(rows)
+    assert set(columns.columns) >= {"method", "dose", "true", "pred", "confidence"}
