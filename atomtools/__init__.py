@@ -23,6 +23,7 @@ _SUBMODULES = (
     "baseline",
     "columns",
     "data",
+    "evaluate",
     "imaging",
     "labels",
     "metrics",

@@ -47,7 +47,7 @@ class Retriever:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_path(path: str) -> Retriever:
+def _load_path(path: str, mtime_ns: int) -> Retriever:  # mtime: a retrained file is reloaded
     from .train import load_model
 
     model, meta = load_model(path)
@@ -72,7 +72,10 @@ def load_retriever(model: str | Path | Retriever | tuple = "pretrained") -> Retr
         from .data import fetch
 
         model = fetch(PRETRAINED)
-    return _load_path(str(Path(model).resolve()))
+    path = Path(model).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights at {path}; pass model='pretrained' for the shipped ones")
+    return _load_path(str(path), path.stat().st_mtime_ns)
 
 
 def check_frame(image) -> np.ndarray:

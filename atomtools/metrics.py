@@ -76,7 +76,9 @@ def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.
         ``tp``, ``fp``, ``fn``, ``precision``, ``recall``, ``f1``; over matched columns
         ``exact`` (fraction with the right count), ``within_one``, ``mae`` [atoms];
         ``atoms_true``, ``atoms_recovered`` (sum over true columns of
-        ``min(true, predicted)`` count, 0 for missed columns) and ``recovered_fraction``.
+        ``min(true, predicted)`` count, 0 for missed columns), ``recovered_fraction``
+        (of the true atoms) and ``atom_precision`` (of the predicted atoms, false
+        columns included: over-counting lowers it).
 
     Examples
     --------
@@ -96,6 +98,7 @@ def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.
     tc = t["count"].to_numpy()[it] if tp else np.zeros(0)
     err = pc - tc
     atoms_true = int(t["count"].sum()) if len(t) else 0
+    atoms_pred = int(p["count"].sum()) if len(p) else 0
     recovered = int(np.minimum(pc, tc).sum())
     return {
         "tp": tp,
@@ -109,8 +112,10 @@ def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.
         "mae": float(np.mean(np.abs(err))) if tp else float("nan"),
         "n_matched": tp,
         "atoms_true": atoms_true,
+        "atoms_pred": atoms_pred,
         "atoms_recovered": recovered,
         "recovered_fraction": recovered / atoms_true if atoms_true else float("nan"),
+        "atom_precision": recovered / atoms_pred if atoms_pred else float("nan"),
         "_pred_counts": pc.tolist(),
         "_true_counts": tc.tolist(),
         "_confidence": p["confidence"].to_numpy()[ip].tolist() if tp and "confidence" in p else [],
@@ -221,4 +226,5 @@ def summarize(rows: list[dict]) -> dict:
         "mae": float(np.mean(np.abs(pc - tc))) if len(pc) else float("nan"),
         "n_columns": int(tp + fn),
         "recovered_fraction": sum(r["atoms_recovered"] for r in rows) / atoms_true if atoms_true else float("nan"),
+        "atom_precision": sum(r["atoms_recovered"] for r in rows) / max(sum(r["atoms_pred"] for r in rows), 1),
     }

@@ -252,7 +252,7 @@ def dose_figure_scores(summary):
     """Detection F1, exact count and within-one accuracy against dose, network and baseline."""
     import matplotlib.pyplot as plt
 
-    panels = [("f1", "column detection F1"), ("exact", "exact count accuracy"), ("within_one", "count within ±1"), ("recovered_fraction", "atoms recovered (counts)")]
+    panels = [("f1", "column detection F1"), ("exact", "exact count accuracy"), ("within_one", "count within ±1"), ("recovered_fraction", "true atoms recovered"), ("atom_precision", "predicted atoms that are real")]
     fig, axes = plt.subplots(1, len(panels), figsize=(18, 3.9))
     for ax, (key, label) in zip(axes, panels):
         for method, style in (("network", "o-"), ("baseline", "s--")):

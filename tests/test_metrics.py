@@ -28,6 +28,7 @@ def test_scores_of_a_perfect_and_a_wrong_prediction():
     s = metrics.column_scores(off, truth)
     assert s["exact"] == pytest.approx(1 / 3) and s["within_one"] == pytest.approx(2 / 3) and s["mae"] == pytest.approx(1.0)
     assert s["recovered_fraction"] == pytest.approx((3 + 5 + 7) / 15)
+    assert s["atom_precision"] == pytest.approx(15 / 18)  # 3 atoms too many
     pooled = metrics.summarize([perfect, s])
     assert pooled["n_columns"] == 6 and pooled["exact"] == pytest.approx(4 / 6)
 

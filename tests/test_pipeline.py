@@ -86,3 +86,11 @@ def test_cli_help_and_bad_profile(capsys):
         main(["reproduce", "--profile", "huge"])
     assert exit_.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cli_simulate_writes_a_dataset(tmp_path, capsys):
+    from atomtools.store import open_dataset
+
+    assert main(["simulate", str(tmp_path / "s.zarr"), "--profile", "smoke", "--n-structures", "1", "--scheduler", "synchronous"]) == 0
+    ds = open_dataset(tmp_path / "s.zarr")
+    assert len(ds) == 2 and ds.attrs["seed"] == 0
