@@ -154,35 +154,43 @@ def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = 
     rows, cols = _offsets(H, th, th - overlap), _offsets(W, tw, tw - overlap)
     heads = retriever.heads
     c_tot = sum(heads)
-    win = _window(th, overlap)[:, None] * _window(tw, overlap)[None, :]
-    temps = torch.tensor(np.repeat(retriever.temperature, heads), dtype=torch.float32)[None, :, None, None]
+    bounds = np.cumsum((0,) + tuple(heads))
+    win = (_window(th, overlap)[:, None] * _window(tw, overlap)[None, :])[:, :, None]
+    inv_t = torch.tensor(np.repeat(1.0 / np.asarray(retriever.temperature, np.float32), heads), dtype=torch.float32)
     out_cls = np.zeros((len(heads), H, W), np.uint8)
     out_conf = np.zeros((len(heads), H, W), np.float32)
     out_col = np.zeros((len(heads), H, W), np.float32)
-    acc = np.zeros((c_tot, th, W), np.float32)
-    wsum = np.zeros((th, W), np.float32)
     model = retriever.model
+    if len(rows) == 1 and len(cols) == 1:  # one tile: nothing to blend
+        with torch.inference_mode():
+            z = model(torch.from_numpy(padded[None, None].copy()).contiguous(memory_format=torch.channels_last)).float().permute(0, 2, 3, 1)[0] * inv_t
+            for h, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+                p = torch.softmax(z[..., a:b], dim=-1)
+                best, index = p.max(dim=-1)
+                out_cls[h], out_conf[h], out_col[h] = index.numpy(), best.numpy(), 1.0 - p[..., 0].numpy()
+        return {"classes": out_cls[:, :h0, :w0], "confidence": out_conf[:, :h0, :w0], "column_probability": out_col[:, :h0, :w0]}
+    # the band accumulator is channels-last (rows, cols, classes), like the network's output
+    acc = np.zeros((th, W, c_tot), np.float32)
+    wsum = np.zeros((th, W, 1), np.float32)
     with torch.inference_mode():
         for bi, r in enumerate(rows):
             for s in range(0, len(cols), batch):
                 chunk = cols[s : s + batch]
                 x = torch.from_numpy(np.stack([padded[r : r + th, c : c + tw] for c in chunk])[:, None].copy())
-                logits = model(x.contiguous(memory_format=torch.channels_last)).float() / temps
-                probs = torch.cat([torch.softmax(p, dim=1) for p in torch.split(logits, list(heads), dim=1)], dim=1).numpy()
+                z = model(x.contiguous(memory_format=torch.channels_last)).float().permute(0, 2, 3, 1) * inv_t  # NHWC
+                probs = torch.cat([torch.softmax(z[..., a:b], dim=-1) for a, b in zip(bounds[:-1], bounds[1:])], dim=-1).numpy()
                 for k, c in enumerate(chunk):
-                    acc[:, :, c : c + tw] += probs[k] * win
+                    acc[:, c : c + tw] += probs[k] * win
                     wsum[:, c : c + tw] += win
             end = rows[bi + 1] - r if bi + 1 < len(rows) else th
-            acc[:, :end] /= wsum[None, :end]  # in place: no band-sized temporary
-            start = 0
-            for h, n in enumerate(heads):
-                ph = acc[start : start + n, :end]
-                out_cls[h, r : r + end] = ph.argmax(axis=0)
-                out_conf[h, r : r + end] = ph.max(axis=0)
-                out_col[h, r : r + end] = 1.0 - ph[0]
-                start += n
-            acc[:, : th - end] = acc[:, end:]
-            acc[:, th - end :] = 0
+            acc[:end] /= wsum[:end]  # in place: no band-sized temporary
+            for h, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+                best, index = torch.from_numpy(acc[:end, :, a:b]).max(dim=-1)
+                out_cls[h, r : r + end] = index.numpy()
+                out_conf[h, r : r + end] = best.numpy()
+                out_col[h, r : r + end] = 1.0 - acc[:end, :, a]
+            acc[: th - end] = acc[end:]
+            acc[th - end :] = 0
             wsum[: th - end] = wsum[end:]
             wsum[th - end :] = 0
     return {"classes": out_cls[:, :h0, :w0], "confidence": out_conf[:, :h0, :w0], "column_probability": out_col[:, :h0, :w0]}
