@@ -60,10 +60,6 @@ def calibrate_baseline(reference: Dataset, *, doses, n_images: int, seed: int) -
     return out
 
 
-def _true_atoms(test: Dataset, i: int):
-    return test.atoms(i)
-
-
 def evaluate(test: Dataset, *, model="pretrained", doses, calibrations: dict | None = None, seed: int = 0, match_radius: float = 0.7, progress: bool = True, keep_maps: int = 2) -> dict:
     """Score network and baseline on every test image at every dose.
 
@@ -103,7 +99,7 @@ def evaluate(test: Dataset, *, model="pretrained", doses, calibrations: dict | N
         labels = test.labels[i]
         near = test.distance[i][0].astype(np.float32) < 1.0
         p = params.iloc[i]
-        true_atoms = _true_atoms(test, i)
+        true_atoms = test.atoms(i)
         surface = "center" if p["profile"] == "particle" else "bottom"
         info = {"image": i, "profile": p["profile"], "mean_count": float(p["mean_count"]), "max_count": int(p["max_count"]), "tilt": float(p["tilt"]), "defocus": float(p["defocus"])}
         for k, dose in enumerate(doses):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, field
-from typing import Literal
 
 import numpy as np
 from ase import Atoms

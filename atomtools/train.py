@@ -19,7 +19,7 @@ import csv
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from . import labels as _labels
-from .imaging import dose_to_counts
+from .imaging import poisson_noise
 from .models.unet import UNet, UNetConfig
 from .store import Dataset, open_dataset
 
@@ -215,7 +215,7 @@ class SegmentationBatches:
         clean, distance, nearest, weights = _augment([clean, distance, nearest, weights], int(rng.integers(4)), bool(rng.random() < 0.5))
         dose = float(np.exp(rng.uniform(np.log(cfg.dose[0]), np.log(cfg.dose[1]))))
         scale = float(rng.uniform(*cfg.intensity_scale))
-        counts = rng.poisson(np.clip(clean, 0, None) * scale * dose_to_counts(dose, self.sampling)).astype(np.float32)
+        counts = poisson_noise(clean * scale, dose=dose, sampling=self.sampling, rng=rng)
         x = counts / max(float(counts.mean()), 1e-6)
         target = _labels.soft_targets(distance, nearest, radius=self.radius, edge=cfg.target_edge, n_classes=self.n_classes)
         hard = _labels.label_maps(distance, nearest, radius=self.radius)
@@ -480,7 +480,7 @@ def load_model(path: str | Path) -> tuple[UNet, dict]:
     return model.eval(), meta
 
 
-def _validation_set(ds: Dataset, indices: np.ndarray, config: TrainConfig, n_classes: int):
+def _validation_set(ds: Dataset, indices: np.ndarray, config: TrainConfig):
     """Fixed noisy validation images: image k at a dose spread log-uniformly over the range."""
     n = min(config.validation_images, len(indices))
     pick = indices[np.linspace(0, len(indices) - 1, n).astype(int)]
@@ -489,7 +489,7 @@ def _validation_set(ds: Dataset, indices: np.ndarray, config: TrainConfig, n_cla
     xs, hard = [], []
     for k, (i, dose) in enumerate(zip(pick, doses)):
         rng = np.random.default_rng([config.seed, 10**6, k])
-        counts = rng.poisson(np.clip(ds.clean[int(i)], 0, None) * dose_to_counts(float(dose), ds.sampling)).astype(np.float32)
+        counts = poisson_noise(ds.clean[int(i)], dose=float(dose), sampling=ds.sampling, rng=rng)
         xs.append(counts / max(float(counts.mean()), 1e-6))
         hard.append(_labels.label_maps(ds.distance[int(i)].astype(np.float32), ds.nearest[int(i)], radius=radius))
     return torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(hard).astype(np.int64)), doses
@@ -543,7 +543,7 @@ def train_unet(
     weights_out = Path(weights_out)
     train_idx, val_idx = split_structures(ds)
     batches = SegmentationBatches(ds, train_idx, config, n_classes=n_classes, multiple=model_config.multiple)
-    val_x, val_y, val_doses = _validation_set(ds, val_idx, config, n_classes)
+    val_x, val_y, val_doses = _validation_set(ds, val_idx, config)
     if val_x.shape[-1] % model_config.multiple or val_x.shape[-2] % model_config.multiple:
         raise ValueError(f"dataset images {tuple(val_x.shape[-2:])} must be multiples of {model_config.multiple} px for this model")
 
