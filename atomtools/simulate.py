@@ -33,7 +33,7 @@ from .imaging import (
     snr,
     validate_sampling,
 )
-from .structures import SURFACE_PROFILES, ParticleSpec, build
+from .structures import CEO2_LATTICE_CONSTANT, SURFACE_PROFILES, ParticleSpec, build
 
 __all__ = [
     "SimulationConfig",
@@ -153,7 +153,7 @@ class SimulationConfig:
     images_per_structure: int = 8
     frozen_phonons: int = 0
     elements: tuple[str, str] = ("Ce", "O")
-    a: float = 5.411
+    a: float = CEO2_LATTICE_CONSTANT
     profiles: tuple[str, ...] = SURFACE_PROFILES
     size: tuple[float, float] = (15.0, 34.0)
     truncation: tuple[float, float] = (1.0, 1.5)
