@@ -117,6 +117,14 @@ def auto_tile(shape: tuple[int, int], multiple: int) -> int:
     return side if side <= 1024 else 512
 
 
+def _store_head(outputs, h: int, rows: slice, probs: torch.Tensor) -> None:
+    """Write one head's maps for some rows from its (rows, cols, classes) probabilities."""
+    best, index = probs.max(dim=-1)
+    outputs["classes"][h, rows] = index.numpy()
+    outputs["confidence"][h, rows] = best.numpy()
+    outputs["column_probability"][h, rows] = 1.0 - probs[..., 0].numpy()
+
+
 def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = None, overlap: int = 32, batch: int | None = None) -> dict:
     """Per-pixel maps of a normalized frame at the model's sampling.
 
@@ -157,18 +165,19 @@ def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = 
     bounds = np.cumsum((0,) + tuple(heads))
     win = (_window(th, overlap)[:, None] * _window(tw, overlap)[None, :])[:, :, None]
     inv_t = torch.tensor(np.repeat(1.0 / np.asarray(retriever.temperature, np.float32), heads), dtype=torch.float32)
-    out_cls = np.zeros((len(heads), H, W), np.uint8)
-    out_conf = np.zeros((len(heads), H, W), np.float32)
-    out_col = np.zeros((len(heads), H, W), np.float32)
+    outputs = {
+        "classes": np.zeros((len(heads), H, W), np.uint8),
+        "confidence": np.zeros((len(heads), H, W), np.float32),
+        "column_probability": np.zeros((len(heads), H, W), np.float32),
+    }
+    crop = lambda: {k: v[:, :h0, :w0] for k, v in outputs.items()}  # noqa: E731
     model = retriever.model
     if len(rows) == 1 and len(cols) == 1:  # one tile: nothing to blend
         with torch.inference_mode():
             z = model(torch.from_numpy(padded[None, None].copy()).contiguous(memory_format=torch.channels_last)).float().permute(0, 2, 3, 1)[0] * inv_t
             for h, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-                p = torch.softmax(z[..., a:b], dim=-1)
-                best, index = p.max(dim=-1)
-                out_cls[h], out_conf[h], out_col[h] = index.numpy(), best.numpy(), 1.0 - p[..., 0].numpy()
-        return {"classes": out_cls[:, :h0, :w0], "confidence": out_conf[:, :h0, :w0], "column_probability": out_col[:, :h0, :w0]}
+                _store_head(outputs, h, slice(0, H), torch.softmax(z[..., a:b], dim=-1))
+        return crop()
     # the band accumulator is channels-last (rows, cols, classes), like the network's output
     acc = np.zeros((th, W, c_tot), np.float32)
     wsum = np.zeros((th, W, 1), np.float32)
@@ -185,15 +194,12 @@ def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = 
             end = rows[bi + 1] - r if bi + 1 < len(rows) else th
             acc[:end] /= wsum[:end]  # in place: no band-sized temporary
             for h, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-                best, index = torch.from_numpy(acc[:end, :, a:b]).max(dim=-1)
-                out_cls[h, r : r + end] = index.numpy()
-                out_conf[h, r : r + end] = best.numpy()
-                out_col[h, r : r + end] = 1.0 - acc[:end, :, a]
+                _store_head(outputs, h, slice(r, r + end), torch.from_numpy(acc[:end, :, a:b]))
             acc[: th - end] = acc[end:]
             acc[th - end :] = 0
             wsum[: th - end] = wsum[end:]
             wsum[th - end :] = 0
-    return {"classes": out_cls[:, :h0, :w0], "confidence": out_conf[:, :h0, :w0], "column_probability": out_col[:, :h0, :w0]}
+    return crop()
 
 
 def find_columns(maps: dict, *, sampling: float, channels=(("Ce",), ("O",)), radius: float = 0.6, min_distance: float = 1.0, threshold: float = 0.5) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from . import labels as _labels
-from .imaging import poisson_noise
+from .imaging import normalize, poisson_noise
 from .models.unet import UNet, UNetConfig
 from .store import Dataset, open_dataset
 
@@ -215,8 +215,7 @@ class SegmentationBatches:
         clean, distance, nearest, weights = _augment([clean, distance, nearest, weights], int(rng.integers(4)), bool(rng.random() < 0.5))
         dose = float(np.exp(rng.uniform(np.log(cfg.dose[0]), np.log(cfg.dose[1]))))
         scale = float(rng.uniform(*cfg.intensity_scale))
-        counts = poisson_noise(clean * scale, dose=dose, sampling=self.sampling, rng=rng)
-        x = counts / max(float(counts.mean()), 1e-6)
+        x = normalize(poisson_noise(clean * scale, dose=dose, sampling=self.sampling, rng=rng))
         target = _labels.soft_targets(distance, nearest, radius=self.radius, edge=cfg.target_edge, n_classes=self.n_classes)
         hard = _labels.label_maps(distance, nearest, radius=self.radius)
         return {"x": x[None], "target": target, "weights": weights, "labels": hard, "dose": dose}
@@ -489,8 +488,7 @@ def _validation_set(ds: Dataset, indices: np.ndarray, config: TrainConfig):
     xs, hard = [], []
     for k, (i, dose) in enumerate(zip(pick, doses)):
         rng = np.random.default_rng([config.seed, 10**6, k])
-        counts = poisson_noise(ds.clean[int(i)], dose=float(dose), sampling=ds.sampling, rng=rng)
-        xs.append(counts / max(float(counts.mean()), 1e-6))
+        xs.append(normalize(poisson_noise(ds.clean[int(i)], dose=float(dose), sampling=ds.sampling, rng=rng)))
         hard.append(_labels.label_maps(ds.distance[int(i)].astype(np.float32), ds.nearest[int(i)], radius=radius))
     return torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(hard).astype(np.int64)), doses
 
