@@ -1,12 +1,20 @@
 """atomtools: reproducible HRTEM simulation, 3D column retrieval and tomography for nanoparticles.
 
-The package is organized in layers (see ``../shared/DESIGN.md``): a pure core
-(:mod:`structures`, :mod:`labels`, :mod:`imaging`, :mod:`metrics`, :mod:`models`),
-engines (:mod:`simulate`, :mod:`train`, :mod:`columns`, :mod:`reconstruct`) and edges
-(:mod:`data`, :mod:`store`, :mod:`pipeline`, :mod:`cli`, :mod:`plotting`).
+The package is organized in layers; imports only go downward (``ARCHITECTURE.md``,
+checked by ``tests/test_architecture.py``):
 
-Submodules load on first use, so ``import atomtools`` stays fast; the names users need
-are re-exported here.
+1. :mod:`utils`: atomic writes, progress bars;
+2. :mod:`core`: pure crystals, structures, ground truth, imaging physics, scores;
+3. shared engines' foundations: :mod:`models` (networks and weights files),
+   :mod:`storage` (the dataset store), :mod:`data` (manifest and pooch);
+4. shared engines: :mod:`simulation` (abTEM, Dask), :mod:`training` (the one loop),
+   :mod:`inference` (the one tiled inference);
+5. the works: :mod:`columns` (atoms per column from one HRTEM frame);
+6. edges: :mod:`registry` (the notebooks), :mod:`pipeline`, :mod:`provenance`,
+   :mod:`plotting`, :mod:`cli`.
+
+Submodules load on first use, so ``import atomtools`` stays fast; the names users call
+are re-exported here, flat.
 """
 
 from __future__ import annotations
@@ -20,36 +28,44 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0"
 
 _SUBMODULES = (
-    "baseline",
+    "cli",
     "columns",
+    "core",
     "data",
-    "evaluate",
-    "imaging",
-    "labels",
-    "metrics",
+    "inference",
     "models",
     "pipeline",
     "plotting",
-    "profiles",
-    "reconstruct",
-    "simulate",
-    "store",
-    "structures",
-    "train",
+    "provenance",
+    "registry",
+    "simulation",
+    "storage",
+    "training",
+    "utils",
 )
 
-#: public name -> submodule that defines it
+#: public name -> module that defines it
 _NAMES = {
-    "ParticleSpec": "structures",
-    "build": "structures",
-    "ceo2": "structures",
-    "Optics": "imaging",
-    "SimulationConfig": "simulate",
-    "make_dataset": "simulate",
-    "open_dataset": "store",
+    "Material": "core.materials",
+    "material": "core.materials",
+    "ParticleSpec": "core.structures",
+    "ParticleRanges": "core.structures",
+    "build": "core.structures",
+    "ceo2": "core.structures",
+    "column_table": "core.labels",
+    "Optics": "core.imaging",
+    "SimulationConfig": "simulation",
+    "make_dataset": "simulation",
+    "open_dataset": "storage",
     "fetch": "data",
+    "predict_tiled": "inference",
+    "fit": "training",
+    "Task": "training",
+    "load_model": "models",
     "retrieve": "columns",
-    "to_atoms": "reconstruct",
+    "load_retriever": "columns",
+    "train_unet": "columns",
+    "to_atoms": "columns.reconstruct",
 }
 
 __all__ = ["__version__", *_SUBMODULES, *_NAMES]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m atomtools {data,reproduce,simulate} ...``."""
+"""Command line: ``python -m atomtools {data,reproduce,simulate,train-unet} ...``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .profiles import DEFAULT_PROFILE, PROFILES
+    """The argument parser of ``python -m atomtools``."""
+    from .registry import DEFAULT_PROFILE, PROFILES
 
     parser = argparse.ArgumentParser(prog="python -m atomtools", description="atomtools: HRTEM simulation, 3D column retrieval and the papers' figures.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--only", nargs="+", metavar="NAME", help="run just these notebooks, e.g. 04_evaluate")
     rep.add_argument("--out", default="results", help="results root; output goes to OUT/PROFILE/ (default results)")
     rep.add_argument("--in-place", action="store_true", help="also refresh the committed notebooks in notebooks/ with the executed, scrubbed ones")
-    rep.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    rep.add_argument("--no-progress", action="store_true", help="do not echo the notebooks' progress lines")
 
     sim = sub.add_parser("simulate", help="simulate a dataset (the engine of notebook 01) into a Zarr store")
     sim.add_argument("out", help="store path, e.g. results/train.zarr")
@@ -50,16 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    from .train import model_card, unet_setup, train_unet
-
-    model_config, config, init = unet_setup(args.profile, steps=args.steps, batch_size=args.batch_size, width=args.width, lr=args.lr, init=args.init, seed=args.seed)
     import os
     from pathlib import Path
 
+    from .columns import train_unet, unet_card
+    from .registry import unet_setup
+    from .utils import write_text
+
+    model_config, config, init = unet_setup(args.profile, steps=args.steps, batch_size=args.batch_size, width=args.width, lr=args.lr, init=args.init, seed=args.seed)
     result = train_unet(args.dataset, args.weights_out, model_config=model_config, config=config, init=init)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 writes
         out = Path(args.weights_out)
-        out.with_suffix(".md").write_text(model_card(out))
+        write_text(out.with_suffix(".md"), unet_card(out))
         print(f"{out}: validation {result['validation']}, temperature {result['temperature']}")
     return 0
 
@@ -80,8 +83,10 @@ def _data(args) -> int:
         if args.update:
             from pathlib import Path
 
+            from .utils import write_text
+
             path = Path(args.update)
-            path.write_text(data.replace_readme_table(path.read_text(), text))
+            write_text(path, data.replace_readme_table(path.read_text(), text))
         else:
             print(text)
         return 0
@@ -96,14 +101,22 @@ def _data(args) -> int:
 
 
 def _simulate(args) -> int:
-    from .simulate import make_dataset, profile_config
+    from .registry import simulation_setup
+    from .simulation import make_dataset
 
-    config, n_structures, scheduler = profile_config(args.profile, n_structures=args.n_structures, scheduler=args.scheduler)
+    config, n_structures, scheduler = simulation_setup(args.profile, n_structures=args.n_structures, scheduler=args.scheduler)
     print(make_dataset(args.out, config, n_structures=n_structures, seed=args.seed, scheduler=scheduler))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+    """
     args = build_parser().parse_args(argv)
     try:
         if args.command == "data":

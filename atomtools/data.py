@@ -79,6 +79,11 @@ def manifest_path() -> Path:
 def load_manifest(path: str | Path | None = None) -> dict[str, ManifestEntry]:
     """Parse and check the manifest (``yaml.safe_load``).
 
+    Parameters
+    ----------
+    path : str or Path, optional
+        The manifest (default :func:`manifest_path`).
+
     Raises
     ------
     ValueError
@@ -129,7 +134,13 @@ def load_manifest(path: str | Path | None = None) -> dict[str, ManifestEntry]:
 
 
 def entry(name: str) -> ManifestEntry:
-    """The manifest entry called ``name``; a KeyError lists the known names."""
+    """The manifest entry called ``name``; a KeyError lists the known names.
+
+    Parameters
+    ----------
+    name : str
+        Manifest name of the file.
+    """
     entries = load_manifest()
     if name not in entries:
         raise KeyError(f"no file called {name!r} in {manifest_path()}; known: {', '.join(sorted(entries))}")
@@ -145,7 +156,13 @@ def cache_dir() -> Path:
 
 
 def sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
+    """Hex sha256 of a file, read in 1 MiB blocks.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -178,6 +195,13 @@ def fetch(name: str, *, progress: bool = False) -> Path:
 
     Order: the copy shipped in the repository (hash-checked), the cache, then the
     mirror (``ATOMTOOLS_DATA_URL``) or the canonical URL.
+
+    Parameters
+    ----------
+    name : str
+        Manifest name of the file.
+    progress : bool
+        Show a download progress bar.
 
     Raises
     ------
@@ -239,7 +263,13 @@ def verify() -> list[dict]:
 
 
 def markdown_table(entries: dict[str, ManifestEntry] | None = None) -> str:
-    """The README's data table, generated from the manifest."""
+    """The README's data table, generated from the manifest.
+
+    Parameters
+    ----------
+    entries : dict, optional
+        Manifest entries (default: the manifest in use).
+    """
     entries = load_manifest() if entries is None else entries
     lines = [
         "| name | kind | size | licence | used by | what it is |",
@@ -255,7 +285,15 @@ _START, _END = "<!-- data-table:start -->", "<!-- data-table:end -->"
 
 
 def replace_readme_table(readme: str, table: str) -> str:
-    """``readme`` with the text between the data-table markers replaced by ``table``."""
+    """``readme`` with the text between the data-table markers replaced by ``table``.
+
+    Parameters
+    ----------
+    readme : str
+        The README's text.
+    table : str
+        The new table (:func:`markdown_table`).
+    """
     if _START not in readme or _END not in readme:
         raise ValueError(f"the README has no {_START} ... {_END} markers")
     head, rest = readme.split(_START, 1)

@@ -5,25 +5,30 @@
 - ``notebooks/NN_name.ipynb``: the executed notebooks;
 - ``data/``, ``weights/``: what the notebooks made (datasets, trained weights);
 - ``figures/``: every figure as PNG;
-- ``metrics.json``: every number the notebooks report, by notebook;
-- ``summary.md``: what ran, how long it took, the headline numbers.
+- ``metrics.json``: every number the notebooks report, by notebook, each with its
+  provenance (git revision, profile, seed, sha256 of the data and weights);
+- ``summary.md``: what ran, how long it took, each notebook's headline results.
 
-The handoff is a table (:data:`HANDOFF`): each notebook gets the paths it reads and
-writes as papermill parameters. A notebook run on its own falls back to its defaults,
-the same paths, so a reader's run and the pipeline's agree.
+Which notebooks run, in which order, and which paths each hands the next come from
+the notebook registry (:mod:`atomtools.registry`). A notebook run on its own falls
+back to the same paths, so a reader's run and the pipeline's agree. While a notebook
+runs, the progress lines of its long cells (simulation, training, evaluation) are
+echoed to the terminal every few seconds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import registry
+from .utils import atomic_path, write_json, write_text
+
 __all__ = [
-    "NOTEBOOK_ORDER",
-    "HANDOFF",
     "PipelineError",
     "Step",
     "repository_root",
@@ -32,28 +37,7 @@ __all__ = [
     "plan",
     "scrub",
     "run",
-    "write_json",
 ]
-
-NOTEBOOK_ORDER = (
-    "01_simulate",
-    "02_train_unet",
-    "03_train_missing_wedge_gans",
-    "04_evaluate",
-    "05_apply_to_experiment",
-    "06_atom_segmentation",
-)
-
-#: Per notebook: parameter name -> (path under results/<profile>/, "in" or "out").
-HANDOFF: dict[str, dict[str, tuple[str, str]]] = {
-    "01_simulate": {"out": ("data/train.zarr", "out")},
-    "02_train_unet": {"dataset": ("data/train.zarr", "in"), "weights_out": ("weights/unet.pt", "out")},
-    "04_evaluate": {
-        "weights": ("weights/unet.pt", "in"),
-        "train_dataset": ("data/train.zarr", "in"),
-        "test_out": ("data/test.zarr", "out"),
-    },
-}
 
 
 class PipelineError(RuntimeError):
@@ -62,6 +46,8 @@ class PipelineError(RuntimeError):
 
 @dataclass
 class Step:
+    """One notebook run: source, executed copy, papermill parameters."""
+
     name: str
     source: Path
     output: Path
@@ -69,17 +55,25 @@ class Step:
 
 
 def repository_root() -> Path:
+    """The repository this package runs from."""
     return Path(__file__).resolve().parent.parent
 
 
 def notebooks_dir() -> Path:
+    """The repository's ``notebooks/``."""
     return repository_root() / "notebooks"
 
 
 def available_notebooks(notebooks: Path | None = None) -> list[str]:
-    """Notebooks of :data:`NOTEBOOK_ORDER` present in ``notebooks`` (default ``notebooks/``), in order."""
+    """Registered notebooks present in ``notebooks`` (default ``notebooks/``), in order.
+
+    Parameters
+    ----------
+    notebooks : Path, optional
+        The folder.
+    """
     folder = Path(notebooks) if notebooks is not None else notebooks_dir()
-    return [n for n in NOTEBOOK_ORDER if (folder / f"{n}.ipynb").is_file()]
+    return [n for n in registry.names() if (folder / f"{n}.ipynb").is_file()]
 
 
 def _rel(path: Path, start: Path) -> str:
@@ -95,6 +89,17 @@ def plan(profile: str, out: Path, only: list[str] | None = None, *, notebooks: P
 
     A handoff input is passed when an earlier step of this run makes it or it exists
     already; otherwise the notebook's default applies (e.g. the pretrained weights).
+
+    Parameters
+    ----------
+    profile : {"smoke", "quick", "paper"}
+        Run size.
+    out : Path
+        Results root.
+    only : list of str, optional
+        Just these notebooks.
+    notebooks : Path, optional
+        Folder of the notebooks (default ``notebooks/``).
     """
     folder = Path(notebooks) if notebooks is not None else notebooks_dir()
     names = available_notebooks(folder)
@@ -112,12 +117,14 @@ def plan(profile: str, out: Path, only: list[str] | None = None, *, notebooks: P
             "figures_dir": _rel(root / "figures", folder),
             "metrics_out": _rel(root / "metrics" / f"{name}.json", folder),
         }
-        for param, (rel, direction) in HANDOFF.get(name, {}).items():
-            path = root / rel
-            if direction == "out" or rel in made or path.exists():
+        entry = registry.notebook(name)
+        for param, artifact in entry.inputs.items():
+            path = root / registry.ARTIFACTS[artifact]
+            if artifact in made or path.exists():
                 params[param] = _rel(path, folder)
-            if direction == "out":
-                made.add(rel)
+        for param, artifact in entry.outputs.items():
+            params[param] = _rel(root / registry.ARTIFACTS[artifact], folder)
+            made.add(artifact)
         steps.append(Step(name=name, source=folder / f"{name}.ipynb", output=root / "notebooks" / f"{name}.ipynb", parameters=params))
     return steps
 
@@ -128,6 +135,11 @@ def scrub(nb) -> None:
     Removes widget state and widget outputs (progress bars), papermill's timings and
     injected-parameters cell (the committed notebook must run with its own defaults),
     and normalizes the kernelspec to ``python3``.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The executed notebook.
     """
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata.pop("widgets", None)
@@ -157,21 +169,26 @@ def scrub(nb) -> None:
     nb.cells = cells
 
 
-def write_json(path: Path, obj) -> None:
-    """Write JSON atomically: a temporary file beside the target, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+class _Echo:
+    """A file for papermill's ``stderr_file``: prints the notebook's progress lines.
 
+    Text progress bars arrive as ``\r``-separated updates; each chunk's last update is
+    printed on a line of its own, prefixed with the notebook's name.
+    """
 
-def _headline(metrics: dict) -> str:
-    flat = []
-    for key, value in metrics.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat.append(f"{key} = {value:.4g}")
-    return "; ".join(flat[:6])
+    def __init__(self, name: str, stream=None):
+        self.name = name
+        self.stream = stream or sys.stdout
+
+    def write(self, text: str) -> int:
+        for chunk in text.replace("\r", "\n").splitlines():
+            chunk = chunk.strip()
+            if chunk:
+                print(f"      {self.name}: {chunk}", file=self.stream, flush=True)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def run(*, profile: str = "quick", out: str | Path = "results", only: list[str] | None = None, in_place: bool = False, progress: bool = True, notebooks: str | Path | None = None) -> dict:
@@ -189,7 +206,8 @@ def run(*, profile: str = "quick", out: str | Path = "results", only: list[str] 
         Also write the executed, scrubbed notebooks back over ``notebooks/`` (the
         committed outputs readers see).
     progress : bool
-        Show papermill's per-cell progress bar.
+        Echo the progress lines of the notebooks' long cells (simulation, training,
+        evaluation) to the terminal while they run.
     notebooks : str or Path, optional
         Folder of the notebooks (default: the repository's ``notebooks/``); they run
         with it as their working directory.
@@ -204,10 +222,8 @@ def run(*, profile: str = "quick", out: str | Path = "results", only: list[str] 
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from .profiles import PROFILES
-
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if profile not in registry.PROFILES:
+        raise ValueError(f"profile must be one of {registry.PROFILES}, got {profile!r}")
     out = Path(out).resolve()
     folder = Path(notebooks).resolve() if notebooks is not None else notebooks_dir()
     steps = plan(profile, out, only, notebooks=folder)
@@ -218,8 +234,9 @@ def run(*, profile: str = "quick", out: str | Path = "results", only: list[str] 
     metrics_path = root / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     timings: dict[str, float] = {}
-    env_profile = os.environ.get("ATOMTOOLS_PROFILE")
-    os.environ["ATOMTOOLS_PROFILE"] = profile
+    saved_env = {k: os.environ.get(k) for k in ("ATOMTOOLS_PROFILE", "ATOMTOOLS_PROGRESS")}
+    os.environ["ATOMTOOLS_PROFILE"] = profile  # the kernels inherit both
+    os.environ["ATOMTOOLS_PROGRESS"] = "text"
     try:
         for i, step in enumerate(steps, 1):
             print(f"[{i}/{len(steps)}] {step.name} ({profile})", flush=True)
@@ -231,8 +248,9 @@ def run(*, profile: str = "quick", out: str | Path = "results", only: list[str] 
                     parameters=step.parameters,
                     kernel_name="python3",
                     cwd=str(folder),
-                    progress_bar=progress,
+                    progress_bar=False,
                     log_output=False,
+                    stderr_file=_Echo(step.name) if progress else None,
                 )
             except PapermillExecutionError as exc:
                 raise PipelineError(
@@ -247,27 +265,34 @@ def run(*, profile: str = "quick", out: str | Path = "results", only: list[str] 
             if in_place:
                 nb = nbformat.read(step.output, as_version=4)
                 scrub(nb)
-                tmp = step.source.with_name(step.source.name + ".partial")
-                nbformat.write(nb, tmp)
-                os.replace(tmp, step.source)
+                with atomic_path(step.source) as tmp:
+                    nbformat.write(nb, tmp)
             print(f"      done in {timings[step.name]:.0f} s", flush=True)
     finally:
-        if env_profile is None:
-            os.environ.pop("ATOMTOOLS_PROFILE", None)
-        else:
-            os.environ["ATOMTOOLS_PROFILE"] = env_profile
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         write_json(metrics_path, metrics)
         _write_summary(root, profile, metrics)
     return metrics
 
 
+def _format(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def _write_summary(root: Path, profile: str, metrics: dict) -> None:
-    lines = [f"# atomtools results, profile `{profile}`", "", "| notebook | runtime | headline numbers |", "|---|---|---|"]
-    for name in NOTEBOOK_ORDER:
+    """``summary.md``: per notebook its runtime and the results it names as its headline."""
+    lines = [f"# atomtools results, profile `{profile}`", "", "| notebook | runtime | headline results |", "|---|---|---|"]
+    for name in registry.names():
         if name in metrics:
             m = metrics[name]
-            lines.append(f"| {name} | {m.get('runtime_s', float('nan')) / 60:.1f} min | {_headline({k: v for k, v in m.items() if k != 'runtime_s'})} |")
+            headline = "; ".join(f"{k}: {_format(v)}" for k, v in m.get("headline", {}).items()) or "(no headline)"
+            lines.append(f"| {name} | {m.get('runtime_s', float('nan')) / 60:.1f} min | {headline} |")
+    prov = next((m["provenance"] for m in metrics.values() if isinstance(m, dict) and "provenance" in m), None)
+    if prov:
+        lines += ["", f"Revision `{prov.get('revision')}`, profile `{profile}`; seeds and the sha256 of every input are in `metrics.json`."]
     lines += ["", "Figures: `figures/`; every number: `metrics.json`; executed notebooks: `notebooks/`.", ""]
-    tmp = root / "summary.md.partial"
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, root / "summary.md")
+    write_text(root / "summary.md", "\n".join(lines))

@@ -1,42 +1,102 @@
-"""Figures of the notebooks (matplotlib), one function per figure, plus atomic saving.
+"""Figures of the notebooks (matplotlib), one function per figure, plus saving.
 
 Every function returns the ``matplotlib.figure.Figure`` it drew; :func:`save` writes
-it as PNG through a temporary file. Images are shown with ``origin="lower"`` so that y
-points up, in the physical coordinates [Å] of :mod:`atomtools.labels`.
+it as PNG through a temporary file, with the run's provenance in a footer line and in
+the PNG's metadata. Images are shown with ``origin="lower"`` so that y points up, in
+the physical coordinates [Å] of :mod:`atomtools.core.labels`. :func:`notebook_style`
+keeps the figures inside committed notebooks small (JPEG at screen resolution).
 """
 
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 
 import numpy as np
 
+from .provenance import footer
+from .utils import atomic_path
+
 __all__ = [
     "save",
+    "notebook_style",
+    "class_cmap",
     "show_model",
     "ground_truth_figure",
     "dose_figure",
     "parameter_figure",
     "samples_figure",
-    "class_cmap",
+    "training_figure",
+    "prediction_figure",
+    "counts_figure",
+    "dose_figure_scores",
+    "thickness_figure",
+    "reliability_figure",
+    "batch_figure",
 ]
 
 
-def save(fig, figures_dir: str | Path | None, name: str, *, dpi: int = 110) -> Path | None:
-    """Save ``fig`` as ``figures_dir/name.png`` atomically; nothing when ``figures_dir`` is None."""
+def save(fig, figures_dir: str | Path | None, name: str, *, provenance: dict | None = None, dpi: int = 110) -> Path | None:
+    """Save ``fig`` as ``figures_dir/name.png`` atomically; nothing when ``figures_dir`` is None.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    figures_dir : str or Path, optional
+        Folder of the figures.
+    name : str
+        File name without ``.png``.
+    provenance : dict, optional
+        From :func:`atomtools.provenance.record`: written as a footer line on the
+        saved image (not on the one shown in the notebook) and as PNG metadata.
+    dpi : int
+        Resolution [dots per inch].
+    """
     if figures_dir is None:
         return None
     path = Path(figures_dir) / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".partial.png")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    os.replace(tmp, path)
+    note = fig.text(0.005, 0.002, footer(provenance), fontsize=6, color="0.45", ha="left", va="bottom") if provenance else None
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            metadata = {"Software": "atomtools", "Description": json.dumps(provenance, sort_keys=True)} if provenance else {"Software": "atomtools"}
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=metadata)
+    finally:
+        if note is not None:
+            note.remove()
     return path
 
 
+def notebook_style(*, dpi: int = 72, quality: int = 80) -> None:
+    """Show figures in this notebook as JPEG at screen resolution (small committed notebooks).
+
+    Saved figures (:func:`save`) keep their own format and resolution.
+
+    Parameters
+    ----------
+    dpi : int
+        Inline resolution [dots per inch].
+    quality : int
+        JPEG quality (1-95).
+    """
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["figure.dpi"] = dpi
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # pragma: no cover - outside Jupyter
+        return
+    set_matplotlib_formats("jpeg", pil_kwargs={"quality": quality})
+
+
 def class_cmap(n_classes: int):
-    """Colour map of the count classes: black background, then viridis from 1 atom up."""
+    """Colour map of the count classes: black background, then viridis from 1 atom up.
+
+    Parameters
+    ----------
+    n_classes : int
+        Classes, background included.
+    """
     from matplotlib.colors import ListedColormap
     import matplotlib.pyplot as plt
 
@@ -49,7 +109,15 @@ def _extent(shape, sampling):
 
 
 def show_model(atoms, *, title: str = ""):
-    """Top view (along the beam) and side view of an atomic model."""
+    """Top view (along the beam) and side view of an atomic model.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The model (atoms with ``column < 0``, such as the support, are left out).
+    title : str
+        Figure title.
+    """
     import matplotlib.pyplot as plt
     from ase.visualize.plot import plot_atoms
 
@@ -68,7 +136,23 @@ def show_model(atoms, *, title: str = ""):
 
 
 def ground_truth_figure(clean, noisy, labels, table, *, sampling: float, n_classes: int, title: str = ""):
-    """The source work's Figure 1 a-c: clean image, noisy image, target, with the columns marked."""
+    """The source work's Figure 1 a-c: clean image, noisy image, target, with the columns marked.
+
+    Parameters
+    ----------
+    clean, noisy : numpy.ndarray
+        Clean and noisy image (H, W).
+    labels : numpy.ndarray
+        (channels, H, W) label maps.
+    table : pandas.DataFrame
+        Column table.
+    sampling : float
+        Pixel size [Å].
+    n_classes : int
+        Label classes, background included.
+    title : str
+        Figure title.
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
@@ -98,7 +182,19 @@ def ground_truth_figure(clean, noisy, labels, table, *, sampling: float, n_class
 
 
 def dose_figure(noisy_stack, doses, snrs, *, sampling: float):
-    """One clean image at several doses, each with its dose and SNR."""
+    """One clean image at several doses, each with its dose and SNR.
+
+    Parameters
+    ----------
+    noisy_stack : numpy.ndarray
+        (doses, H, W) images.
+    doses : sequence of float
+        Their doses [e/Å²].
+    snrs : sequence of float
+        Their SNRs.
+    sampling : float
+        Pixel size [Å].
+    """
     import matplotlib.pyplot as plt
 
     n = len(doses)
@@ -115,7 +211,13 @@ def dose_figure(noisy_stack, doses, snrs, *, sampling: float):
 
 
 def parameter_figure(params):
-    """Histograms of the sampled parameters of a dataset."""
+    """Histograms of the sampled parameters of a dataset.
+
+    Parameters
+    ----------
+    params : pandas.DataFrame
+        Per-image parameter table of a dataset.
+    """
     import matplotlib.pyplot as plt
 
     panels = [
@@ -151,7 +253,17 @@ def parameter_figure(params):
 
 
 def samples_figure(dataset, indices, *, n_classes: int):
-    """Noisy images of a dataset (top) above their Ce count targets (bottom)."""
+    """Noisy images of a dataset (top) above their Ce count targets (bottom).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The dataset.
+    indices : sequence of int
+        Images shown.
+    n_classes : int
+        Label classes, background included.
+    """
     import matplotlib.pyplot as plt
 
     n = len(indices)
@@ -172,7 +284,13 @@ def samples_figure(dataset, indices, *, n_classes: int):
 
 
 def training_figure(history):
-    """Loss and validation accuracy against step."""
+    """Loss and validation accuracy against step.
+
+    Parameters
+    ----------
+    history : list of dict
+        Training history (``step``, ``loss``, validation numbers).
+    """
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -197,7 +315,23 @@ def training_figure(history):
 
 
 def prediction_figure(clean, noisy, labels, maps, *, sampling: float, n_classes: int, title: str = ""):
-    """The source work's Figure 1: clean, noisy input, target, network output, confidence."""
+    """The source work's Figure 1: clean, noisy input, target, network output, confidence.
+
+    Parameters
+    ----------
+    clean, noisy : numpy.ndarray
+        Clean and noisy image (H, W).
+    labels : numpy.ndarray
+        (channels, H, W) true label maps.
+    maps : dict
+        Retrieval maps (``classes``, ``confidence``).
+    sampling : float
+        Pixel size [Å].
+    n_classes : int
+        Label classes, background included.
+    title : str
+        Figure title.
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 5, figsize=(20, 4.2))
@@ -225,7 +359,17 @@ def prediction_figure(clean, noisy, labels, maps, *, sampling: float, n_classes:
 
 
 def counts_figure(examples, *, sampling: float, n_max: int = 12):
-    """The source work's Figure 2: noisy input, network counts, ground truth; one row per example."""
+    """The source work's Figure 2: noisy input, network counts, ground truth; one row per example.
+
+    Parameters
+    ----------
+    examples : list of dict
+        Evaluation examples (``noisy``, ``table``, ``truth``, ``dose``).
+    sampling : float
+        Pixel size [Å].
+    n_max : int
+        Top of the colour scale [atoms].
+    """
     import matplotlib.pyplot as plt
 
     n = len(examples)
@@ -249,7 +393,13 @@ def counts_figure(examples, *, sampling: float, n_max: int = 12):
 
 
 def dose_figure_scores(summary):
-    """Detection F1, exact count and within-one accuracy against dose, network and baseline."""
+    """Detection F1, exact count and within-one accuracy against dose, network and baseline.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Pooled scores by method and dose (:func:`atomtools.columns.evaluation.summary_by`).
+    """
     import matplotlib.pyplot as plt
 
     panels = [("f1", "column detection F1"), ("exact", "exact count accuracy"), ("within_one", "count within ±1"), ("recovered_fraction", "true atoms recovered"), ("atom_precision", "predicted atoms that are real")]
@@ -270,7 +420,15 @@ def dose_figure_scores(summary):
 
 
 def thickness_figure(columns, *, dose: float):
-    """Exact-count accuracy against the true number of atoms in the column, at one dose."""
+    """Exact-count accuracy against the true number of atoms in the column, at one dose.
+
+    Parameters
+    ----------
+    columns : pandas.DataFrame
+        Matched columns (:func:`atomtools.columns.evaluation.column_level`).
+    dose : float
+        Dose shown [e/Å²].
+    """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.9))
@@ -291,7 +449,15 @@ def thickness_figure(columns, *, dose: float):
 
 
 def reliability_figure(curves: dict, eces: dict):
-    """Reliability diagrams: accuracy against confidence, one curve per label, with its ECE."""
+    """Reliability diagrams: accuracy against confidence, one curve per label, with its ECE.
+
+    Parameters
+    ----------
+    curves : dict
+        Label -> reliability table (:func:`atomtools.core.metrics.reliability`).
+    eces : dict
+        Label -> expected calibration error.
+    """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 5))
@@ -308,7 +474,13 @@ def reliability_figure(curves: dict, eces: dict):
 
 
 def batch_figure(sample: dict):
-    """One training crop: noisy input, Ce target probability of the column class, loss weights."""
+    """One training crop: noisy input, Ce target probability of the column class, loss weights.
+
+    Parameters
+    ----------
+    sample : dict
+        One training sample (``x``, ``target``, ``weights``, ``dose``).
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))

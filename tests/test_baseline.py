@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from atomtools import baseline
-from atomtools.imaging import Optics, poisson_noise
-from atomtools.labels import column_table
-from atomtools.metrics import column_scores
-from atomtools.simulate import exit_waves, images_from_exit_waves
-from atomtools.structures import ParticleSpec, build
+from atomtools.columns import baseline
+from atomtools.core.imaging import Optics, poisson_noise
+from atomtools.core.labels import column_table
+from atomtools.core.metrics import column_scores
+from atomtools.core.structures import ParticleSpec, build
+from atomtools.simulation import exit_waves, images_from_exit_waves
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from atomtools import columns
+from atomtools.core.imaging import resample_frame
 from atomtools.models import UNet, UNetConfig
 
 
@@ -53,7 +54,7 @@ def test_sampling_mismatch_is_refused_or_resampled_explicitly(tiny):
 def test_resample_keeps_physical_positions():
     x = np.arange(50) * 0.1
     frame = np.sin(x)[None, :] * np.ones((40, 1))
-    out = columns.resample_frame(frame, 0.1, 0.16, order=1)
+    out = resample_frame(frame, 0.1, 0.16, order=1)
     assert np.allclose(out[0], np.interp(np.arange(out.shape[1]) * 0.16, x, np.sin(x)), atol=2e-3)
 
 
@@ -92,11 +93,11 @@ def test_memory_stays_bounded_for_a_4096_frame(tmp_path):
 
 def test_shipped_model_finds_and_counts_columns():
     """The pretrained network on a fresh simulation it never saw, at a comfortable dose."""
-    from atomtools.imaging import Optics, poisson_noise
-    from atomtools.labels import column_table
-    from atomtools.metrics import column_scores
-    from atomtools.simulate import exit_waves, images_from_exit_waves
-    from atomtools.structures import ParticleSpec, build
+    from atomtools.core.imaging import Optics, poisson_noise
+    from atomtools.core.labels import column_table
+    from atomtools.core.metrics import column_scores
+    from atomtools.core.structures import ParticleSpec, build
+    from atomtools.simulation import exit_waves, images_from_exit_waves
 
     extent = (40.96, 40.96)
     atoms = build(ParticleSpec(profile="stepped", size=26.0, n_min=2, n_max=6, profile_width=7.0, rotation=17.0, seed=123), extent=extent)

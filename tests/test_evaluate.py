@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from atomtools import evaluate, simulate
+from atomtools import simulation as simulate
+from atomtools.columns import evaluation as evaluate
 from atomtools.models import UNet, UNetConfig
-from atomtools.store import open_dataset
+from atomtools.storage import open_dataset
 
 SMALL = dict(shape=(96, 96), sampling=0.16, size=(8.0, 12.0), images_per_structure=2, thickness=(1, 4), support_probability=0.0)
 

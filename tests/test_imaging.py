@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase import units
 
-from atomtools import imaging
+from atomtools.core import imaging
 
 
 def _wavelength_from_constants(energy):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from atomtools import labels
-from atomtools.structures import ParticleSpec, build
+from atomtools.core import labels
+from atomtools.core.structures import ParticleSpec, build
 
 SAMPLING = 0.1
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from atomtools import metrics
-from atomtools.labels import column_table
-from atomtools.reconstruct import to_atoms
-from atomtools.structures import ParticleSpec, build
+from atomtools.columns.reconstruct import to_atoms
+from atomtools.core import metrics
+from atomtools.core.labels import column_table
+from atomtools.core.structures import ParticleSpec, build
 
 
 def test_matching_is_one_to_one_and_prefers_the_closest():

@@ -9,7 +9,7 @@ import nbformat
 import papermill
 import pytest
 
-from atomtools import pipeline
+from atomtools import pipeline, registry
 
 from .conftest import REPO
 
@@ -20,7 +20,8 @@ FIRST_LINE = 'profile: str = os.environ.get("ATOMTOOLS_PROFILE", "quick")  # smo
 def test_there_are_notebooks_in_pipeline_order():
     names = [p.stem for p in NOTEBOOKS]
     assert names, "no notebooks"
-    assert all(n in pipeline.NOTEBOOK_ORDER for n in names), names
+    assert all(n in registry.names() for n in names), names
+    assert set(registry.names()) <= set(names), "every registered notebook has a file"
     assert "01_simulate" in names
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from atomtools import pipeline
 from atomtools.cli import main
+from atomtools.utils import write_json
 
 
 def test_plan_hands_each_notebooks_outputs_to_the_next(tmp_path):
@@ -77,7 +78,7 @@ def test_scrub_removes_widgets_timings_and_injected_parameters():
 
 def test_write_json_is_atomic(tmp_path):
     target = tmp_path / "m" / "metrics.json"
-    pipeline.write_json(target, {"a": 1.5})
+    write_json(target, {"a": 1.5})
     assert target.read_text().strip().startswith("{") and not list(tmp_path.rglob("*.partial"))
 
 
@@ -89,7 +90,7 @@ def test_cli_help_and_bad_profile(capsys):
 
 
 def test_cli_simulate_writes_a_dataset(tmp_path, capsys):
-    from atomtools.store import open_dataset
+    from atomtools.storage import open_dataset
 
     assert main(["simulate", str(tmp_path / "s.zarr"), "--profile", "smoke", "--n-structures", "1", "--scheduler", "synchronous"]) == 0
     ds = open_dataset(tmp_path / "s.zarr")

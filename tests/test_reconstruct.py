@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from ase.io import read
 
-from atomtools.labels import column_table
-from atomtools.reconstruct import column_parity, to_atoms, write_model
-from atomtools.structures import ParticleSpec, build
+from atomtools.columns.reconstruct import column_parity, to_atoms, write_model
+from atomtools.core.labels import column_table
+from atomtools.core.structures import ParticleSpec, build
 
 
 def test_stagger_puts_atoms_back_on_their_lattice_sites():

@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from atomtools import simulate, store
-from atomtools.imaging import Optics
-from atomtools.labels import column_table
-from atomtools.structures import ParticleSpec, build
+from atomtools import simulation as simulate
+from atomtools import storage as store
+from atomtools.core.imaging import Optics
+from atomtools.core.labels import column_table
+from atomtools.core.materials import Material
+from atomtools.core.structures import ParticleSpec, build
+from atomtools.simulation import hrtem
+from atomtools.storage import datasets
 
 SMALL = dict(shape=(64, 64), sampling=0.2, size=(6.0, 9.0), images_per_structure=2, thickness=(1, 4), support=(5.0, 8.0))
 
@@ -85,7 +89,7 @@ def test_dataset_is_deterministic_and_resumes_after_a_kill(tmp_path, monkeypatch
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
     # a run killed after its first structure leaves no entry that looks whole
-    real_write = store.write_structure
+    real_write = datasets.write_structure
     calls = []
 
     def dying_write(group, result):
@@ -94,16 +98,16 @@ def test_dataset_is_deterministic_and_resumes_after_a_kill(tmp_path, monkeypatch
         calls.append(result["index"])
         real_write(group, result)
 
-    monkeypatch.setattr(store, "write_structure", dying_write)
+    monkeypatch.setattr(datasets, "write_structure", dying_write)
     with pytest.raises(KeyboardInterrupt):
         simulate.make_dataset(tmp_path / "killed.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False)
     with pytest.raises(ValueError, match="unfinished dataset"):
         store.open_dataset(tmp_path / "killed.zarr")
-    monkeypatch.setattr(store, "write_structure", real_write)
+    monkeypatch.setattr(datasets, "write_structure", real_write)
 
     simulated = []
     real_sim = simulate.simulate_structure
-    monkeypatch.setattr(simulate, "simulate_structure", lambda task, cfg: simulated.append(task.index) or real_sim(task, cfg))
+    monkeypatch.setattr(hrtem, "simulate_structure", lambda task, cfg: simulated.append(task.index) or real_sim(task, cfg))
     simulate.make_dataset(tmp_path / "killed.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False)
     assert simulated == [1, 2], "resume must redo only the missing structures"
     c = _arrays(tmp_path / "killed.zarr")
@@ -132,7 +136,7 @@ def test_resume_with_other_parameters_is_refused(tmp_path):
     "change, message",
     [
         ({"dose": (-100.0, 500.0)}, "dose must be positive"),
-        ({"elements": ("Xx", "O")}, "unknown element 'Xx'"),
+        ({"material": {"name": "XxO2", "structure": "fluorite", "symbols": ("Xx", "O"), "a": 5.0}}, "unknown element 'Xx'"),
         ({"sim_sampling": 0.4}, "too coarse"),
         ({"thickness": (0, 5)}, "thickness"),
         ({"profiles": ("flat", "spiky")}, "unknown profile 'spiky'"),

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from atomtools import structures as st
-from atomtools.labels import column_table
+from atomtools.core import structures as st
+from atomtools.core.labels import column_table
+from atomtools.core.materials import Material
 
 
 def test_fluorite_cell_and_column_period():
@@ -117,7 +118,7 @@ def test_model_that_does_not_fit_raises_with_the_numbers():
 
 def test_other_materials_through_parameters():
     gold = bulk("Au", "fcc", a=4.08, cubic=True)
-    p = st.nanoparticle(st.ParticleSpec(size=16.0, zone_axis=(1, 0, 0)), bulk=gold)
+    p = st.nanoparticle(st.ParticleSpec(size=16.0, material=Material(name="Au", structure="fcc", symbols=("Au",), a=4.08, zone_axis=(1, 0, 0))))
     assert set(p.get_chemical_symbols()) == {"Au"}
     table = column_table(p, sampling=0.1, channels=(("Au",),))
     assert table["count"].max() >= 3

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from atomtools import simulate, train
-from atomtools.models import UNet, UNetConfig
-from atomtools.store import open_dataset
+from atomtools import simulation as simulate
+from atomtools.columns import task as train
+from atomtools.models import MODEL_FORMAT, UNet, UNetConfig, load_model, save_model
+from atomtools.registry import unet_setup
+from atomtools.storage import open_dataset
 
 SMALL = dict(shape=(64, 64), sampling=0.2, size=(6.0, 9.0), images_per_structure=2, thickness=(1, 4))
 
@@ -68,8 +70,8 @@ def test_killed_training_resumes_to_the_same_weights(tiny_dataset, tmp_path, mon
     assert (tmp_path / "b.ckpt").exists() and not (tmp_path / "b.pt").exists()
     monkeypatch.setattr(train.SegmentationBatches, "batch", real)
     resumed = train.train_unet(tiny_dataset, tmp_path / "b.pt", model_config=model_cfg, config=cfg, progress=False)
-    a, _ = train.load_model(tmp_path / "a.pt")
-    b, _ = train.load_model(tmp_path / "b.pt")
+    a, _ = load_model(tmp_path / "a.pt")
+    b, _ = load_model(tmp_path / "b.pt")
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name
     assert [r["loss"] for r in straight["history"]] == [r["loss"] for r in resumed["history"]]
@@ -86,15 +88,15 @@ def test_checkpoint_of_other_settings_is_refused(tiny_dataset, tmp_path):
 
 def test_weights_round_trip_without_unpickling(tmp_path):
     model = UNet(UNetConfig(width=4, depth=2, heads=(3, 2)))
-    path = train.save_model(tmp_path / "w.pt", model, metadata={"sampling": 0.2, "temperature": [1.5, 0.9], "channels": [["Ce"], ["O"]]})
-    loaded, meta = train.load_model(path)
+    path = save_model(tmp_path / "w.pt", model, metadata={"sampling": 0.2, "temperature": [1.5, 0.9], "channels": [["Ce"], ["O"]]})
+    loaded, meta = load_model(path)
     assert meta["temperature"] == [1.5, 0.9] and loaded.config == model.config
     x = torch.randn(1, 1, 16, 16)
     model.eval()
     assert torch.allclose(loaded(x), model(x))
     torch.save({"format": "something else"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not an atomtools U-Net"):
-        train.load_model(tmp_path / "other.pt")
+        load_model(tmp_path / "other.pt", expected=MODEL_FORMAT)
 
 
 def test_fused_inference_model_matches_the_trained_one():
@@ -114,9 +116,9 @@ def test_fused_inference_model_matches_the_trained_one():
 
 
 def test_profiles_give_model_and_training_settings():
-    model, cfg, init = train.unet_setup("quick")
+    model, cfg, init = unet_setup("quick")
     assert model.multiple == 16 and cfg.crop % model.multiple == 0 and init == "pretrained"
-    model, cfg, init = train.unet_setup("paper", init="random")
+    model, cfg, init = unet_setup("paper", init="random")
     assert init is None
     with pytest.raises(ValueError):
         train.TrainConfig(steps=0)
@@ -130,6 +132,6 @@ def test_ddp_under_torchrun_runs_unchanged(tiny_dataset, tmp_path):
            "--profile", "smoke", "--init", "random", "--steps", "3"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    model, meta = train.load_model(out)
+    model, meta = load_model(out)
     assert meta["train_config"]["steps"] == 3
     assert out.with_suffix(".md").read_text().startswith("# Model card")

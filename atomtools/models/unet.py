@@ -120,6 +120,11 @@ def fuse_for_inference(model: UNet) -> nn.Module:
     """An inference copy with every batch norm folded into its convolution, in channels_last.
 
     Same outputs as ``model.eval()`` (to float32 round-off), fewer memory passes.
+
+    Parameters
+    ----------
+    model : UNet
+        The trained network.
     """
     import copy
 

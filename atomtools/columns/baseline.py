@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .imaging import normalize
-from .metrics import match_columns
+from ..core.imaging import normalize
+from ..core.metrics import match_columns
 
 __all__ = ["IntensityCalibration", "column_features", "calibrate", "count_columns"]
 
@@ -102,7 +102,13 @@ class IntensityCalibration:
     radius: float = 0.5
 
     def predict(self, intensity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Most likely count of each integrated intensity, and its posterior probability."""
+        """Most likely count of each integrated intensity, and its posterior probability.
+
+        Parameters
+        ----------
+        intensity : numpy.ndarray
+            Integrated intensities [Å²].
+        """
         x = np.asarray(intensity, float)[:, None]
         mu, sd = np.asarray(self.mean)[None], np.asarray(self.std)[None]
         loglik = -0.5 * ((x - mu) / sd) ** 2 - np.log(sd)
@@ -112,6 +118,7 @@ class IntensityCalibration:
         return np.asarray(self.counts)[best], post[np.arange(len(best)), best]
 
     def to_dict(self) -> dict:
+        """JSON-able form."""
         return asdict(self)
 
 
@@ -126,6 +133,12 @@ def calibrate(images, tables, *, sampling: float, match_radius: float = 0.7, smo
         Their true column tables (``x``, ``y``, ``channel``, ``count``).
     sampling : float
         Pixel size [Å].
+    match_radius : float
+        Radius within which a peak is matched to a true column [Å].
+    smoothing, separation, radius : float
+        Feature settings (:func:`column_features`) [Å].
+    channel : int
+        Label channel calibrated (0: the principal species).
     """
     feats, counts, heights_true, heights_false = [], [], [], []
     for image, table in zip(images, tables):
@@ -160,6 +173,15 @@ def calibrate(images, tables, *, sampling: float, match_radius: float = 0.7, smo
 
 def count_columns(image: np.ndarray, *, sampling: float, calibration: IntensityCalibration) -> pd.DataFrame:
     """Columns and counts of one frame by the classical method.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Frame (counts or intensity).
+    sampling : float
+        Pixel size [Å].
+    calibration : IntensityCalibration
+        From :func:`calibrate`, at this frame's dose.
 
     Returns
     -------

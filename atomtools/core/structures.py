@@ -15,18 +15,19 @@ onto x.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
-from ase.spacegroup import crystal
 from scipy.spatial import cKDTree
 
+from .materials import CEO2, Material, material
+
 __all__ = [
-    "CEO2_LATTICE_CONSTANT",
     "SURFACE_PROFILES",
     "ParticleSpec",
+    "ParticleRanges",
     "fluorite",
     "ceo2",
     "zone_axis_rotation",
@@ -39,14 +40,14 @@ __all__ = [
     "place_in_cell",
     "build",
     "column_period",
+    "column_geometry",
 ]
 
-CEO2_LATTICE_CONSTANT = 5.411  # Å, fluorite CeO2
 SURFACE_PROFILES = ("particle", "flat", "stepped", "sawtooth", "wedge")
 _POSITION_DECIMALS = 3  # projected positions equal to 1 mÅ belong to one column
 
 
-def fluorite(symbols: tuple[str, str] = ("Ce", "O"), *, a: float = CEO2_LATTICE_CONSTANT) -> Atoms:
+def fluorite(symbols: tuple[str, str] = CEO2.symbols, *, a: float = CEO2.a) -> Atoms:
     """Conventional cubic cell of a fluorite (CaF2-type) crystal.
 
     Parameters
@@ -61,28 +62,23 @@ def fluorite(symbols: tuple[str, str] = ("Ce", "O"), *, a: float = CEO2_LATTICE_
     >>> fluorite().get_chemical_formula()
     'Ce4O8'
     """
-    for s in symbols:
-        if s not in atomic_numbers:
-            raise ValueError(f"unknown element {s!r} in symbols={symbols!r}")
-    if not a > 0:
-        raise ValueError(f"lattice constant a must be positive [Å], got {a}")
-    return crystal(
-        list(symbols),
-        basis=[(0, 0, 0), (0.25, 0.25, 0.25)],
-        spacegroup=225,
-        cellpar=[a, a, a, 90, 90, 90],
-    )
+    return Material(name="".join(symbols), structure="fluorite", symbols=tuple(symbols), a=a).bulk()
 
 
-def ceo2(*, a: float = CEO2_LATTICE_CONSTANT) -> Atoms:
+def ceo2(*, a: float = CEO2.a) -> Atoms:
     """Conventional cell of fluorite CeO2 (a = 5.411 Å by default).
+
+    Parameters
+    ----------
+    a : float
+        Lattice constant [Å].
 
     Examples
     --------
     >>> float(round(ceo2().cell.lengths()[0], 3))
     5.411
     """
-    return fluorite(("Ce", "O"), a=a)
+    return fluorite(CEO2.symbols, a=a)
 
 
 def _lattice_vector(cell: np.ndarray, uvw) -> np.ndarray:
@@ -97,6 +93,13 @@ def zone_axis_rotation(bulk: Atoms, zone_axis=(1, 1, 0)) -> np.ndarray:
 
     The zone axis ``[uvw]`` goes to +z; the shortest lattice vector normal to it
     goes to +x.
+
+    Parameters
+    ----------
+    bulk : ase.Atoms
+        Unit cell of the crystal.
+    zone_axis : tuple of int
+        Crystal direction [uvw] along the beam.
 
     Returns
     -------
@@ -132,6 +135,13 @@ def zone_axis_rotation(bulk: Atoms, zone_axis=(1, 1, 0)) -> np.ndarray:
 def column_period(bulk: Atoms, zone_axis=(1, 1, 0)) -> float:
     """Repeat distance of atoms along a column [Å]: the shortest lattice vector along the zone axis.
 
+    Parameters
+    ----------
+    bulk : ase.Atoms
+        Unit cell of the crystal.
+    zone_axis : tuple of int
+        Crystal direction [uvw] along the beam.
+
     Examples
     --------
     >>> round(column_period(ceo2(), (1, 1, 0)), 4)
@@ -154,6 +164,49 @@ def column_period(bulk: Atoms, zone_axis=(1, 1, 0)) -> float:
         if np.all(d < 1e-6):
             best = min(best, np.linalg.norm(shortest) / n)
     return float(best)
+
+
+_GEOMETRY: dict = {}
+
+
+def column_geometry(mat: Material) -> tuple[float, float | None]:
+    """Repeat distance along a column, and the projected distance of staggered columns.
+
+    Along a zone axis, columns of the principal species may sit at different heights:
+    along [110] of fcc and fluorite crystals, projected nearest-neighbour columns are
+    half a period apart in height (:mod:`atomtools.columns.reconstruct` uses this).
+
+    Parameters
+    ----------
+    mat : Material
+        The crystal and zone axis.
+
+    Returns
+    -------
+    (float, float or None)
+        The column period [Å], and the smallest projected distance between two
+        columns whose heights differ by half a period [Å] (None where there is none).
+
+    Examples
+    --------
+    >>> period, stagger = column_geometry(CEO2)
+    >>> round(period, 4), round(stagger, 4)  # a / sqrt(2), a * sqrt(3 / 8)
+    (3.8262, 3.3135)
+    """
+    key = (mat.structure, mat.symbols, mat.a, mat.zone_axis)
+    if key not in _GEOMETRY:
+        bulk = mat.bulk()
+        period = column_period(bulk, mat.zone_axis)
+        sites = lattice_sites(bulk, mat.zone_axis, radius=2.5 * max(mat.a, period))
+        principal = sites.numbers == bulk.numbers[0]
+        pos, col = sites.positions[principal], sites.arrays["column"][principal]
+        phase = np.mod(pos[:, 2], period)
+        origin = col[np.argmin(np.linalg.norm(pos[:, :2], axis=1))]
+        here = phase[col == origin][0]
+        half = np.abs(np.mod(phase - here, period) - period / 2) < 1e-3
+        d = np.linalg.norm(pos[half, :2], axis=1)
+        _GEOMETRY[key] = (float(period), float(d.min()) if len(d) else None)
+    return _GEOMETRY[key]
 
 
 def lattice_sites(bulk: Atoms, zone_axis=(1, 1, 0), *, radius: float) -> Atoms:
@@ -352,12 +405,9 @@ class ParticleSpec:
         Thickness of an amorphous carbon support under the particle [Å]; 0 for none.
     seed : int
         Seed of every random draw in the model (vacancies, adatoms, support).
-    elements : tuple of str
-        Cation and anion of the fluorite crystal.
-    a : float
-        Lattice constant [Å].
-    zone_axis : tuple of int
-        Crystal direction along the beam.
+    material : Material or str
+        The crystal, its zone axis and its column species
+        (:func:`atomtools.core.materials.material`); CeO2 along [110] by default.
     """
 
     profile: str = "particle"
@@ -375,11 +425,11 @@ class ParticleSpec:
     adatoms: dict = field(default_factory=dict)
     support: float = 0.0
     seed: int = 0
-    elements: tuple[str, str] = ("Ce", "O")
-    a: float = CEO2_LATTICE_CONSTANT
-    zone_axis: tuple[int, int, int] = (1, 1, 0)
+    material: Material = CEO2
 
     def __post_init__(self):
+        object.__setattr__(self, "material", material(self.material))
+        symbols = self.material.symbols
         if self.profile not in SURFACE_PROFILES:
             raise ValueError(f"ParticleSpec.profile must be one of {SURFACE_PROFILES}, got {self.profile!r}")
         if not self.size > 0:
@@ -387,63 +437,213 @@ class ParticleSpec:
         if not 1.0 <= self.truncation <= np.sqrt(3) + 1e-9:
             raise ValueError(f"ParticleSpec.truncation must lie in [1, sqrt(3)], got {self.truncation}")
         for el, frac in self.vacancies.items():
-            if el not in self.elements or not 0 <= frac < 1:
-                raise ValueError(f"ParticleSpec.vacancies[{el!r}]={frac}: expected an element of {self.elements} and a fraction in [0, 1)")
+            if el not in symbols or not 0 <= frac < 1:
+                raise ValueError(f"ParticleSpec.vacancies[{el!r}]={frac}: expected an element of {symbols} and a fraction in [0, 1)")
         for el, n in self.adatoms.items():
-            if el not in self.elements or int(n) < 0:
-                raise ValueError(f"ParticleSpec.adatoms[{el!r}]={n}: expected an element of {self.elements} and a count >= 0")
+            if el not in symbols or int(n) < 0:
+                raise ValueError(f"ParticleSpec.adatoms[{el!r}]={n}: expected an element of {symbols} and a count >= 0")
         if self.support < 0:
             raise ValueError(f"ParticleSpec.support must be >= 0 [Å], got {self.support}")
         if not 1 <= self.n_min <= self.n_max:
             raise ValueError(f"ParticleSpec needs 1 <= n_min <= n_max, got {self.n_min}, {self.n_max}")
 
     def to_dict(self) -> dict:
+        """JSON-able form; :meth:`from_dict` inverts it."""
         d = asdict(self)
         d["shift"] = list(self.shift)
-        d["elements"] = list(self.elements)
-        d["zone_axis"] = list(self.zone_axis)
+        d["material"] = self.material.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ParticleSpec":
+        """A spec from :meth:`to_dict`'s form.
+
+        Parameters
+        ----------
+        d : dict
+            Its fields.
+        """
         d = dict(d)
-        for key in ("shift", "elements", "zone_axis"):
-            if key in d:
-                d[key] = tuple(d[key])
+        if "shift" in d:
+            d["shift"] = tuple(d["shift"])
         return cls(**d)
 
 
-def nanoparticle(spec: ParticleSpec, *, bulk: Atoms | None = None) -> Atoms:
-    """Faceted fluorite nanoparticle in the zone-axis frame, centred on the origin.
+def _pair(owner: str, name: str, value, *, positive: bool = False, integer: bool = False) -> tuple:
+    """``value`` as a checked (low, high) pair; the error names ``owner.name``."""
+    try:
+        lo, hi = (int(v) if integer else float(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{owner}.{name} must be a (low, high) pair, got {value!r}") from exc
+    if lo > hi:
+        raise ValueError(f"{owner}.{name} must have low <= high, got {value!r}")
+    if positive and lo <= 0:
+        raise ValueError(f"{owner}.{name} must be positive, got {value!r}")
+    return (lo, hi)
 
-    Cation sites inside the {111}/{100} polyhedron are kept; for the profile kinds
-    the particle also gets a flat (110) base and a top surface set by
-    :func:`thickness_profile`. Anion sites are kept where they bond to at least three
-    kept cations: O-terminated {111} facets, the stable CeO2 surface, and close to
+
+@dataclass(frozen=True)
+class ParticleRanges:
+    """The ranges a dataset draws its particles from: the one source of the particle
+    parameters a simulation varies (:meth:`sample` turns them into a :class:`ParticleSpec`).
+
+    Ranges are ``(low, high)`` pairs drawn uniformly.
+
+    Attributes
+    ----------
+    material : Material or str
+        The crystal (:func:`atomtools.core.materials.material`).
+    profiles : tuple of str
+        Particle kinds drawn from (see :class:`ParticleSpec`).
+    size : (float, float)
+        Particle size: distance between opposite {111} facets [Å].
+    truncation : (float, float)
+        {100}/{111} facet distance ratio.
+    thickness : (int, int)
+        Column thickness range of the profile kinds [atoms].
+    profile_width : (float, float)
+        Terrace width / saw-tooth half period [Å].
+    tilt : float
+        Largest mistilt [degrees], about a random in-plane axis.
+    shift : float
+        Largest lateral offset from the centre [Å].
+    vacancies : dict, optional
+        Element -> (low, high) vacancy fraction; default up to 2 % of the principal
+        species and up to 8 % of the others.
+    adatoms : dict, optional
+        Element -> largest number of adatoms; default up to 6 of the principal species.
+    support_probability : float
+        Chance of an amorphous carbon support.
+    support : (float, float)
+        Support thickness [Å].
+    """
+
+    material: Material = CEO2
+    profiles: tuple[str, ...] = SURFACE_PROFILES
+    size: tuple[float, float] = (15.0, 34.0)
+    truncation: tuple[float, float] = (1.0, 1.5)
+    thickness: tuple[int, int] = (1, 12)
+    profile_width: tuple[float, float] = (5.0, 12.0)
+    tilt: float = 3.0
+    shift: float = 2.0
+    vacancies: dict | None = None
+    adatoms: dict | None = None
+    support_probability: float = 0.3
+    support: tuple[float, float] = (10.0, 30.0)
+
+    def __post_init__(self):
+        mat = material(self.material)
+        object.__setattr__(self, "material", mat)
+        if self.vacancies is None:
+            object.__setattr__(self, "vacancies", {s: (0.0, 0.02 if s == mat.principal else 0.08) for s in mat.symbols})
+        if self.adatoms is None:
+            object.__setattr__(self, "adatoms", {mat.principal: 6})
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise a ValueError naming the parameter if a particle range is unusable."""
+        owner = type(self).__name__
+        symbols = self.material.symbols
+        if not self.profiles:
+            raise ValueError(f"{owner}.profiles must name at least one profile")
+        for p in self.profiles:
+            if p not in SURFACE_PROFILES:
+                raise ValueError(f"{owner}.profiles: unknown profile {p!r}; expected any of {SURFACE_PROFILES}")
+        for name in ("truncation", "support"):
+            _pair(owner, name, getattr(self, name))
+        for name in ("size", "profile_width"):
+            _pair(owner, name, getattr(self, name), positive=True)
+        lo, _ = _pair(owner, "thickness", self.thickness, integer=True)
+        if lo < 1:
+            raise ValueError(f"{owner}.thickness must start at >= 1 atom, got {self.thickness!r}")
+        for el, rng in self.vacancies.items():
+            if el not in symbols:
+                raise ValueError(f"{owner}.vacancies: {el!r} is not one of the elements {symbols}")
+            lo_v, hi_v = _pair(owner, f"vacancies[{el!r}]", rng)
+            if lo_v < 0 or hi_v >= 1:
+                raise ValueError(f"{owner}.vacancies[{el!r}] must be fractions in [0, 1), got {rng!r}")
+        for el, n in self.adatoms.items():
+            if el not in symbols or int(n) < 0:
+                raise ValueError(f"{owner}.adatoms[{el!r}]={n!r}: expected an element of {symbols} and a count >= 0")
+        if not 0 <= self.support_probability <= 1:
+            raise ValueError(f"{owner}.support_probability must lie in [0, 1], got {self.support_probability}")
+        if not 0 <= self.tilt <= 15:
+            raise ValueError(f"{owner}.tilt must lie in [0, 15] degrees, got {self.tilt}")
+
+    def sample(self, rng: np.random.Generator) -> ParticleSpec:
+        """Draw one particle.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of every draw (in a fixed order: the same generator state gives the
+            same particle).
+
+        Examples
+        --------
+        >>> ParticleRanges(profiles=("flat",)).sample(np.random.default_rng(0)).profile
+        'flat'
+        """
+        u = rng.uniform
+        profile = str(rng.choice(self.profiles))
+        t_lo, t_hi = self.thickness
+        n_max = int(rng.integers(t_lo, t_hi + 1))
+        n_min = int(rng.integers(t_lo, n_max + 1))
+        return ParticleSpec(
+            profile=profile,
+            size=float(u(*self.size)),
+            truncation=float(u(*self.truncation)),
+            n_min=n_min,
+            n_max=n_max,
+            profile_width=float(u(*self.profile_width)),
+            profile_direction=float(u(0, 180)),
+            tilt=float(u(0, self.tilt)),
+            tilt_axis=float(u(0, 180)),
+            rotation=float(u(0, 360)),
+            shift=(float(u(-self.shift, self.shift)), float(u(-self.shift, self.shift))),
+            vacancies={el: float(u(*r)) for el, r in sorted(self.vacancies.items())},
+            adatoms={el: int(rng.integers(0, n + 1)) for el, n in sorted(self.adatoms.items())},
+            support=float(u(*self.support)) if u() < self.support_probability else 0.0,
+            seed=int(rng.integers(2**31)),
+            material=self.material,
+        )
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Names of the particle parameters."""
+        return tuple(f.name for f in fields(ParticleRanges))
+
+
+def nanoparticle(spec: ParticleSpec) -> Atoms:
+    """Faceted nanoparticle of ``spec.material`` in the zone-axis frame, centred on the origin.
+
+    Principal-species sites (the cations of CeO2, every atom of a metal) inside the
+    {111}/{100} polyhedron are kept; for the profile kinds the particle also gets a
+    flat base and a top surface set by :func:`thickness_profile`. Sites of the other
+    species are kept where they bond to at least ``material.min_bonds`` kept principal
+    sites: O-terminated {111} facets, the stable CeO2 surface, and close to
     stoichiometric particles. Vacancies and adatoms follow.
 
     Parameters
     ----------
     spec : ParticleSpec
         The model to build.
-    bulk : ase.Atoms, optional
-        Unit cell; a fluorite cell from ``spec.elements`` and ``spec.a`` by default.
-        Any ASE bulk crystal works; its first atom's species counts as the cation.
     """
     rng = np.random.default_rng(spec.seed)
-    bulk = fluorite(spec.elements, a=spec.a) if bulk is None else bulk
+    mat = spec.material
+    bulk = mat.bulk()
     d111 = spec.size / 2
     d100 = spec.truncation * d111
-    period = column_period(bulk, spec.zone_axis)
+    period = column_period(bulk, mat.zone_axis)
     radius = max(d100, np.sqrt(3) * d111, (spec.n_max / 2 + 1) * period) * 1.05 + 4.0
-    sites = lattice_sites(bulk, spec.zone_axis, radius=radius)
+    sites = lattice_sites(bulk, mat.zone_axis, radius=radius)
     cation = bulk.numbers[0]
     is_cation = sites.numbers == cation
     keep = is_cation & facet_mask(sites, bulk, {(1, 1, 1): d111, (1, 0, 0): d100})
     if spec.profile != "particle":
         keep = is_cation & _profile_mask(sites, keep, spec, period)
 
-    keep |= (~is_cation) & _bonded(sites, keep, min_bonds=3, bond=_bond_length(bulk))
+    keep |= (~is_cation) & _bonded(sites, keep, min_bonds=mat.min_bonds, bond=_bond_length(bulk))
     candidates = is_cation & ~keep & _bonded(sites, keep & is_cation, min_bonds=3, bond=_nn_distance(sites, is_cation) * 1.01)
     keep = _remove_vacancies(sites, keep, spec.vacancies, rng)
     keep = _add_adatoms(sites, keep, candidates, spec.adatoms, rng)
@@ -641,8 +841,15 @@ def place_in_cell(atoms: Atoms, *, extent: tuple[float, float], shift=(0.0, 0.0)
     return out
 
 
-def build(spec: ParticleSpec, *, extent: tuple[float, float], bulk: Atoms | None = None) -> Atoms:
+def build(spec: ParticleSpec, *, extent: tuple[float, float]) -> Atoms:
     """Build the full simulation cell for ``spec``: particle, mistilt, placement, support.
+
+    Parameters
+    ----------
+    spec : ParticleSpec
+        The model.
+    extent : two float
+        Lateral cell size [Å], equal to the image field of view.
 
     Examples
     --------
@@ -650,7 +857,7 @@ def build(spec: ParticleSpec, *, extent: tuple[float, float], bulk: Atoms | None
     >>> sorted(set(atoms.get_chemical_symbols()))
     ['Ce', 'O']
     """
-    particle = nanoparticle(spec, bulk=bulk)
+    particle = nanoparticle(spec)
     particle = mistilt(particle, tilt=spec.tilt, axis_angle=spec.tilt_axis, rotation=spec.rotation)
     support = None
     if spec.support > 0:

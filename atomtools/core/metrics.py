@@ -29,6 +29,13 @@ def match_columns(pred_xy: np.ndarray, true_xy: np.ndarray, *, radius: float) ->
     Points are columns (x, y) or atoms (x, y, z); the assignment minimizes the total
     distance (Hungarian) among pairs closer than ``radius``.
 
+    Parameters
+    ----------
+    pred_xy, true_xy : numpy.ndarray
+        (N, 2) or (N, 3) predicted and true points [Å].
+    radius : float
+        Largest distance of a match [Å].
+
     Returns
     -------
     (numpy.ndarray, numpy.ndarray)
@@ -69,6 +76,8 @@ def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.
         Column tables with ``x``, ``y`` [Å], ``channel`` and ``count``.
     radius : float
         Matching radius [Å].
+    channel : int
+        Label channel scored.
 
     Returns
     -------
@@ -78,7 +87,9 @@ def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.
         ``atoms_true``, ``atoms_recovered`` (sum over true columns of
         ``min(true, predicted)`` count, 0 for missed columns), ``recovered_fraction``
         (of the true atoms) and ``atom_precision`` (of the predicted atoms, false
-        columns included: over-counting lowers it).
+        columns included: over-counting lowers it); ``matches``, a DataFrame of the
+        matched columns (``true`` and ``pred`` counts, ``confidence`` of the
+        prediction where it has one, NaN else), which :func:`summarize` pools.
 
     Examples
     --------
@@ -116,14 +127,27 @@ def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.
         "atoms_recovered": recovered,
         "recovered_fraction": recovered / atoms_true if atoms_true else float("nan"),
         "atom_precision": recovered / atoms_pred if atoms_pred else float("nan"),
-        "_pred_counts": pc.tolist(),
-        "_true_counts": tc.tolist(),
-        "_confidence": p["confidence"].to_numpy()[ip].tolist() if tp and "confidence" in p else [],
+        "matches": pd.DataFrame(
+            {
+                "true": tc.astype(int),
+                "pred": pc.astype(int),
+                "confidence": p["confidence"].to_numpy(float)[ip] if tp and "confidence" in p else np.full(tp, np.nan),
+            }
+        ),
     }
 
 
 def reliability(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 10) -> pd.DataFrame:
     """Reliability diagram data: per confidence bin, mean confidence, accuracy and size.
+
+    Parameters
+    ----------
+    confidence : numpy.ndarray
+        Predicted probabilities.
+    correct : numpy.ndarray
+        Whether each prediction was right.
+    bins : int
+        Equal-width confidence bins over [0, 1].
 
     Examples
     --------
@@ -146,6 +170,15 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 10) 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 10) -> float:
     """ECE: the bin-size-weighted mean gap between confidence and accuracy.
 
+    Parameters
+    ----------
+    confidence : numpy.ndarray
+        Predicted probabilities.
+    correct : numpy.ndarray
+        Whether each prediction was right.
+    bins : int
+        Equal-width confidence bins over [0, 1].
+
     Examples
     --------
     >>> round(expected_calibration_error(np.array([0.9] * 10), np.array([1] * 9 + [0])), 6)
@@ -158,7 +191,19 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, b
 
 
 def pixel_calibration(maps: dict, labels: np.ndarray, *, channel: int = 0, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel (confidence, correct) of a prediction against hard label maps."""
+    """Per-pixel (confidence, correct) of a prediction against hard label maps.
+
+    Parameters
+    ----------
+    maps : dict
+        ``classes`` and ``confidence`` (channels, H, W) of a retrieval.
+    labels : numpy.ndarray
+        (channels, H, W) true classes.
+    channel : int
+        Channel scored.
+    mask : numpy.ndarray, optional
+        (H, W) pixels scored (default all).
+    """
     conf = maps["confidence"][channel]
     correct = maps["classes"][channel] == labels[channel]
     if mask is not None:
@@ -168,6 +213,15 @@ def pixel_calibration(maps: dict, labels: np.ndarray, *, channel: int = 0, mask:
 
 def atoms_recovered(model, truth, *, tolerance: float = 1.0, z_step: float = 0.1) -> dict:
     """Atoms of the true 3D structure that a reconstructed model puts in the right place.
+
+    Parameters
+    ----------
+    model, truth : ase.Atoms
+        Reconstructed and true models.
+    tolerance : float
+        Largest distance of a recovered atom from its true place [Å].
+    z_step : float
+        Step of the fine search of the height offset [Å].
 
     The model's height along the beam is arbitrary, so it is shifted along z to the
     offset that matches most atoms; then each true atom (of a column: carbon and other
@@ -208,12 +262,18 @@ def atoms_recovered(model, truth, *, tolerance: float = 1.0, z_step: float = 0.1
 
 
 def summarize(rows: list[dict]) -> dict:
-    """Pool per-image scores: detection from summed tp/fp/fn, counting over all matched columns."""
+    """Pool per-image scores: detection from summed tp/fp/fn, counting over all matched columns.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Results of :func:`column_scores` (with their ``matches``).
+    """
     tp = sum(r["tp"] for r in rows)
     fp = sum(r["fp"] for r in rows)
     fn = sum(r["fn"] for r in rows)
-    pc = np.concatenate([np.asarray(r["_pred_counts"], float) for r in rows]) if rows else np.zeros(0)
-    tc = np.concatenate([np.asarray(r["_true_counts"], float) for r in rows]) if rows else np.zeros(0)
+    pc = np.concatenate([r["matches"]["pred"].to_numpy(float) for r in rows]) if rows else np.zeros(0)
+    tc = np.concatenate([r["matches"]["true"].to_numpy(float) for r in rows]) if rows else np.zeros(0)
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     atoms_true = sum(r["atoms_true"] for r in rows)

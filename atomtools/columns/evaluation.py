@@ -3,7 +3,7 @@
 Every test image is re-noised at each dose of a list (the same clean image at every
 dose, so the curves compare like with like), then the network and the classical
 baseline retrieve its columns, and both are scored against the exact ground truth
-with the same metrics (:mod:`atomtools.metrics`).
+with the same metrics (:mod:`atomtools.core.metrics`).
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.imaging import poisson_noise
+from ..core.materials import material as _material
+from ..core.metrics import atoms_recovered, column_scores, pixel_calibration, summarize
+from ..simulation import SimulationConfig
+from ..storage import Dataset
+from ..utils import progress_bar
 from . import baseline as _baseline
-from .columns import load_retriever, retrieve
-from .imaging import poisson_noise
-from .metrics import atoms_recovered, column_scores, pixel_calibration, summarize
 from .reconstruct import to_atoms
-from .simulate import SimulationConfig
-from .store import Dataset
+from .retrieval import load_retriever, retrieve
 
 __all__ = ["out_of_range", "calibrate_baseline", "evaluate", "best_model", "summary_by", "column_level"]
 
@@ -27,6 +29,15 @@ def out_of_range(train: SimulationConfig, *, shape=None, images_per_structure: i
 
     Wider particle sizes, stronger mistilt, defocus and Cs on both sides of the training
     range, more focal spread, more vacancies and supports.
+
+    Parameters
+    ----------
+    train : SimulationConfig
+        The training set's configuration.
+    shape : two int, optional
+        Image size of the test set [px] (default the training one).
+    images_per_structure : int, optional
+        Images per test structure (default the training one).
     """
     def widen(r, lo, hi):
         return (min(r[0], lo), max(r[1], hi))
@@ -50,6 +61,17 @@ def calibrate_baseline(reference: Dataset, *, doses, n_images: int, seed: int) -
 
     The references are simulated images of known counts (the training set), noised at
     the dose they will count at: the most favourable calibration the method can have.
+
+    Parameters
+    ----------
+    reference : Dataset
+        Simulated images with their truth.
+    doses : sequence of float
+        Electron doses [e/Å²].
+    n_images : int
+        Reference images used per dose.
+    seed : int
+        Seed of their noise.
     """
     pick = np.linspace(0, len(reference) - 1, min(n_images, len(reference))).astype(int)
     tables = [reference.columns(int(i)) for i in pick]
@@ -79,6 +101,8 @@ def evaluate(test: Dataset, *, model="pretrained", doses, calibrations: dict | N
         Matching radius of columns [Å].
     keep_maps : int
         Keep the noisy frames and maps of the first images for figures.
+    progress : bool
+        Show a progress bar.
 
     Returns
     -------
@@ -87,12 +111,12 @@ def evaluate(test: Dataset, *, model="pretrained", doses, calibrations: dict | N
         parameters); ``pixels``: per dose, sampled per-pixel (confidence, correct) of
         the network near columns; ``examples``: frames, maps and tables for figures.
     """
-    from tqdm.auto import tqdm
 
     ret = load_retriever(model)
+    mat = _material(test.attrs["config"]["material"])
     params = test.params
     rows, pixels, examples = [], {float(d): ([], []) for d in doses}, []
-    bar = tqdm(total=len(test) * len(doses), desc="evaluating", unit="frame", disable=not progress)
+    bar = progress_bar(total=len(test) * len(doses), desc="evaluating", unit="frame", disable=not progress)
     for i in range(len(test)):
         truth = test.columns(i)
         clean = test.clean[i]
@@ -106,9 +130,12 @@ def evaluate(test: Dataset, *, model="pretrained", doses, calibrations: dict | N
             noisy = poisson_noise(clean, dose=float(dose), sampling=test.sampling, rng=np.random.default_rng([seed, i, k]))
             table, maps = retrieve(noisy, sampling=test.sampling, model=ret)
             s = column_scores(table, truth, radius=match_radius, channel=0)
-            s_o = column_scores(table, truth, radius=match_radius, channel=1)
-            model3d, rec = best_model(table, true_atoms, surface=surface)
-            rows.append({**info, "dose": float(dose), "method": "network", **s, "o_f1": s_o["f1"], "o_exact": s_o["exact"], "recovered_3d": rec})
+            others = {}
+            for ch, name in enumerate(mat.channel_names[1:], 1):
+                s_ch = column_scores(table, truth, radius=match_radius, channel=ch)
+                others.update({f"{name.lower()}_f1": s_ch["f1"], f"{name.lower()}_exact": s_ch["exact"]})
+            model3d, rec = best_model(table, true_atoms, surface=surface, material=mat)
+            rows.append({**info, "dose": float(dose), "method": "network", **s, **others, "recovered_3d": rec})
             conf, correct = pixel_calibration(maps, labels, channel=0, mask=near)
             take = np.random.default_rng([seed, i, k, 1]).permutation(len(conf))[:2000]
             pixels[float(dose)][0].append(conf[take])
@@ -117,7 +144,7 @@ def evaluate(test: Dataset, *, model="pretrained", doses, calibrations: dict | N
                 cal = calibrations[float(dose)]
                 b = _baseline.count_columns(noisy, sampling=test.sampling, calibration=cal)
                 sb = column_scores(b, truth, radius=match_radius, channel=0)
-                rows.append({**info, "dose": float(dose), "method": "baseline", **sb, "o_f1": float("nan"), "o_exact": float("nan"), "recovered_3d": float("nan")})
+                rows.append({**info, "dose": float(dose), "method": "baseline", **sb, **{k: float("nan") for k in others}, "recovered_3d": float("nan")})
             if i < keep_maps:
                 examples.append({"image": i, "dose": float(dose), "noisy": noisy, "maps": maps, "table": table, "truth": truth, "clean": clean, "labels": labels, "model3d": model3d})
             bar.update()
@@ -126,11 +153,23 @@ def evaluate(test: Dataset, *, model="pretrained", doses, calibrations: dict | N
     return {"rows": rows, "pixels": pixels, "examples": examples}
 
 
-def best_model(table, truth, *, surface: str):
+def best_model(table, truth, *, surface: str, material="CeO2"):
     """The 3D model of a column table under the base-plane choice that matches ``truth`` best.
 
     One projection cannot tell which of the two staggered column sets starts on the
-    base plane (:mod:`atomtools.reconstruct`); both are built and the better is kept.
+    base plane (:mod:`atomtools.columns.reconstruct`); both are built and the better
+    is kept.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Retrieved columns.
+    truth : ase.Atoms
+        The true model.
+    surface : {"bottom", "center"}
+        Where columns start (:func:`atomtools.columns.reconstruct.to_atoms`).
+    material : Material or str
+        The crystal.
 
     Returns
     -------
@@ -141,7 +180,7 @@ def best_model(table, truth, *, surface: str):
         return None, 0.0
     best = (None, -1.0)
     for parity in (0, 1):
-        model = to_atoms(table, surface=surface, base_parity=parity)
+        model = to_atoms(table, surface=surface, base_parity=parity, material=material)
         fraction = atoms_recovered(model, truth)["fraction"]
         if fraction > best[1]:
             best = (model, fraction)
@@ -149,7 +188,15 @@ def best_model(table, truth, *, surface: str):
 
 
 def summary_by(rows: list[dict], keys=("method", "dose")) -> pd.DataFrame:
-    """Pooled scores (:func:`atomtools.metrics.summarize`) for each group of ``keys``."""
+    """Pooled scores (:func:`atomtools.core.metrics.summarize`) for each group of ``keys``.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Per-image scores from :func:`evaluate`.
+    keys : sequence of str
+        Grouping columns.
+    """
     frame = pd.DataFrame(rows)
     out = []
     for key, group in frame.groupby(list(keys), sort=True):
@@ -161,10 +208,13 @@ def summary_by(rows: list[dict], keys=("method", "dose")) -> pd.DataFrame:
 
 
 def column_level(rows: list[dict]) -> pd.DataFrame:
-    """One row per matched column: method, dose, true and predicted count, confidence."""
-    out = []
-    for r in rows:
-        conf = r["_confidence"] or [float("nan")] * len(r["_true_counts"])
-        for t, p, c in zip(r["_true_counts"], r["_pred_counts"], conf):
-            out.append({"method": r["method"], "dose": r["dose"], "image": r["image"], "true": int(t), "pred": int(p), "confidence": float(c), "profile": r["profile"]})
-    return pd.DataFrame(out, columns=["method", "dose", "image", "true", "pred", "confidence", "profile"])
+    """One row per matched column: method, dose, image, true and predicted count, confidence.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Per-image scores from :func:`evaluate` (with their ``matches``).
+    """
+    names = ["method", "dose", "image", "true", "pred", "confidence", "profile"]
+    parts = [r["matches"].assign(method=r["method"], dose=r["dose"], image=r["image"], profile=r["profile"]) for r in rows if len(r["matches"])]
+    return pd.concat(parts, ignore_index=True)[names] if parts else pd.DataFrame(columns=names)

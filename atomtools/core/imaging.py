@@ -28,6 +28,8 @@ __all__ = [
     "dose_series",
     "snr",
     "normalize",
+    "check_frame",
+    "resample_frame",
 ]
 
 #: abTEM band-limits waves to this fraction of the Nyquist frequency (its antialias aperture).
@@ -36,6 +38,11 @@ ANTIALIAS_CUTOFF = 2.0 / 3.0
 
 def wavelength(energy: float) -> float:
     """Relativistic electron wavelength [Å] at ``energy`` [eV].
+
+    Parameters
+    ----------
+    energy : float
+        Electron energy [eV].
 
     Examples
     --------
@@ -133,7 +140,15 @@ class Optics:
 
 
 def max_wave_frequency(optics: Optics, sim_sampling: float) -> float:
-    """Highest spatial frequency the image wave carries [1/Å]: aperture or antialias limit."""
+    """Highest spatial frequency the image wave carries [1/Å]: aperture or antialias limit.
+
+    Parameters
+    ----------
+    optics : Optics
+        The objective lens (its aperture [mrad] and energy [eV]).
+    sim_sampling : float
+        Simulation grid spacing [Å].
+    """
     antialias = ANTIALIAS_CUTOFF / (2 * sim_sampling)
     return float(min(optics.aperture * 1e-3 / wavelength(optics.energy), antialias))
 
@@ -182,6 +197,11 @@ def fft_friendly_size(n: int) -> int:
 
     FFTW's ESTIMATE planner (deterministic, unlike MEASURE) is slow on sizes with a
     large power of two; see ``benchmarks/simulate.py``.
+
+    Parameters
+    ----------
+    n : int
+        Least size [points].
 
     Examples
     --------
@@ -316,6 +336,17 @@ def snr(clean: np.ndarray, *, dose: float, sampling: float, mask: np.ndarray | N
     the expected counts, over the pixels of ``mask`` (default: all). SNR about 1 is
     the regime of the in-situ work: contrast as large as the noise.
 
+    Parameters
+    ----------
+    clean : numpy.ndarray
+        Noise-free intensity, 1 in vacuum.
+    dose : float
+        Electron dose [e/Å²].
+    sampling : float
+        Pixel size [Å].
+    mask : numpy.ndarray, optional
+        Pixels the SNR is taken over (default all).
+
     Examples
     --------
     >>> clean = 1 + 0.5 * np.cos(np.linspace(0, 20, 1000))
@@ -332,6 +363,11 @@ def snr(clean: np.ndarray, *, dose: float, sampling: float, mask: np.ndarray | N
 
 def normalize(image: np.ndarray) -> np.ndarray:
     """The network input: an image divided by its mean (counts or intensity alike).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Counts or intensity, mean > 0.
 
     Raises
     ------
@@ -350,3 +386,61 @@ def normalize(image: np.ndarray) -> np.ndarray:
     if not mean > 0:
         raise ValueError(f"image mean must be positive to normalize (counts or intensity), got {mean}")
     return image / mean
+
+
+def check_frame(image) -> np.ndarray:
+    """The frame as float32 2D array, or a ValueError saying what is wrong with it.
+
+    Parameters
+    ----------
+    image : array-like
+        One 2D frame of real numbers.
+
+    Examples
+    --------
+    >>> check_frame([[1, 2], [3, 4]])
+    Traceback (most recent call last):
+    ...
+    ValueError: the frame is empty or tiny ((2, 2)); need at least 8 x 8 pixels
+    """
+    arr = np.asarray(image)
+    if arr.ndim != 2:
+        raise ValueError(f"expected one 2D frame, got an array of shape {arr.shape}; pass frames of a series one at a time")
+    if arr.size == 0 or min(arr.shape) < 8:
+        raise ValueError(f"the frame is empty or tiny ({arr.shape}); need at least 8 x 8 pixels")
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"expected a real-valued image, got dtype {arr.dtype}")
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"the frame holds {int(np.sum(~np.isfinite(arr)))} NaN or infinite pixel(s)")
+    if np.ptp(arr) == 0:
+        raise ValueError("the frame is constant: there is nothing to retrieve")
+    return arr
+
+
+def resample_frame(image: np.ndarray, sampling: float, new_sampling: float, *, order: int = 1, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Resample a frame to another pixel size, keeping pixel (i, j) at (j, i) * sampling [Å].
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (..., H, W) array(s).
+    sampling, new_sampling : float
+        Old and new pixel size [Å].
+    order : int
+        Spline order: 0 for class maps, 1 for intensities and probabilities.
+    shape : two int, optional
+        Output (H, W); default covers the same field of view.
+    """
+    from scipy import ndimage
+
+    image = np.asarray(image)
+    h, w = image.shape[-2:]
+    if shape is None:
+        shape = (int(np.floor((h - 1) * sampling / new_sampling)) + 1, int(np.floor((w - 1) * sampling / new_sampling)) + 1)
+    ri = np.arange(shape[0]) * new_sampling / sampling
+    ci = np.arange(shape[1]) * new_sampling / sampling
+    coords = np.meshgrid(ri, ci, indexing="ij")
+    flat = image.reshape(-1, h, w)
+    out = np.stack([ndimage.map_coordinates(a, coords, order=order, mode="nearest") for a in flat])
+    return out.reshape(image.shape[:-2] + tuple(shape)).astype(image.dtype)

@@ -16,8 +16,11 @@ from ase import Atoms
 from ase.data import chemical_symbols
 from scipy.spatial import cKDTree
 
+from . import tables
+from .materials import material
+
 __all__ = [
-    "DEFAULT_CHANNELS",
+    "channels_of",
     "column_table",
     "label_maps",
     "nearest_column_maps",
@@ -26,13 +29,31 @@ __all__ = [
     "ground_truth",
 ]
 
-#: Channels of the label maps: each is the tuple of elements whose columns it labels.
-DEFAULT_CHANNELS: tuple[tuple[str, ...], ...] = (("Ce",), ("O",))
 
-_TABLE_COLUMNS = ["column", "x", "y", "row", "col", "element", "channel", "count", "z_min", "z_max"]
+def channels_of(atoms: Atoms, channels=None) -> tuple[tuple[str, ...], ...]:
+    """The label channels of a model: ``channels`` if given, else its material's.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Model built by :mod:`atomtools.core.structures` (which records its material).
+    channels : sequence of tuple of str, optional
+        Element groups, one per channel.
+
+    Raises
+    ------
+    ValueError
+        If no channels are given and the model does not say its material.
+    """
+    if channels is not None:
+        return tuple(tuple(c) for c in channels)
+    spec = atoms.info.get("spec") or {}
+    if "material" not in spec:
+        raise ValueError("the model does not record its material: pass channels=(('Ce',), ('O',)) or build it with atomtools.core.structures")
+    return material(spec["material"]).channels
 
 
-def column_table(atoms: Atoms, *, sampling: float, channels=DEFAULT_CHANNELS) -> pd.DataFrame:
+def column_table(atoms: Atoms, *, sampling: float, channels=None) -> pd.DataFrame:
     """One row per atomic column of a model.
 
     Columns are the groups of ``atoms.arrays["column"]`` (set in the untilted frame by
@@ -45,8 +66,9 @@ def column_table(atoms: Atoms, *, sampling: float, channels=DEFAULT_CHANNELS) ->
         Model with ``arrays["column"]`` (atoms with ``-1`` are ignored).
     sampling : float
         Pixel size [Å], for the ``row`` and ``col`` pixel coordinates.
-    channels : sequence of tuple of str
-        Element groups; a column goes to the channel holding its element.
+    channels : sequence of tuple of str, optional
+        Element groups; a column goes to the channel holding its element. Default:
+        the channels of the model's material.
 
     Returns
     -------
@@ -57,7 +79,7 @@ def column_table(atoms: Atoms, *, sampling: float, channels=DEFAULT_CHANNELS) ->
 
     Examples
     --------
-    >>> from atomtools.structures import ParticleSpec, build
+    >>> from atomtools.core.structures import ParticleSpec, build
     >>> table = column_table(build(ParticleSpec(size=12.0), extent=(30.0, 30.0)), sampling=0.1)
     >>> sorted(table.element.unique())
     ['Ce', 'O']
@@ -65,12 +87,13 @@ def column_table(atoms: Atoms, *, sampling: float, channels=DEFAULT_CHANNELS) ->
     if not sampling > 0:
         raise ValueError(f"sampling must be positive [Å/px], got {sampling}")
     if "column" not in atoms.arrays:
-        raise ValueError("atoms carry no 'column' array: build them with atomtools.structures")
+        raise ValueError("atoms carry no 'column' array: build them with atomtools.core.structures")
+    channels = channels_of(atoms, channels)
     col = np.asarray(atoms.arrays["column"])
     use = col >= 0
     col, pos, numbers = col[use], atoms.positions[use], atoms.numbers[use]
     if not len(col):
-        return pd.DataFrame({k: pd.Series(dtype=float) for k in _TABLE_COLUMNS})
+        return tables.new_table([], kind="truth")
     ids, inv, count = np.unique(col, return_inverse=True, return_counts=True)
     mean = np.zeros((len(ids), 3))
     np.add.at(mean, inv, pos)
@@ -87,25 +110,29 @@ def column_table(atoms: Atoms, *, sampling: float, channels=DEFAULT_CHANNELS) ->
     channel = np.full(len(ids), -1)
     for c, group in enumerate(channels):
         channel[np.isin(element, group)] = c
-    table = pd.DataFrame(
-        {
-            "column": ids,
-            "x": mean[:, 0],
-            "y": mean[:, 1],
-            "row": mean[:, 1] / sampling,
-            "col": mean[:, 0] / sampling,
-            "element": element,
-            "channel": channel,
-            "count": count,
-            "z_min": z_min,
-            "z_max": z_max,
-        }
+    table = tables.new_table(
+        {"column": ids, "x": mean[:, 0], "y": mean[:, 1], "element": element, "channel": channel, "count": count, "z_min": z_min, "z_max": z_max},
+        kind="truth",
+        sampling=sampling,
     )
     return table[table.channel >= 0].reset_index(drop=True)
 
 
 def nearest_column_maps(table: pd.DataFrame, *, shape: tuple[int, int], sampling: float, n_channels: int, n_classes: int):
     """For every pixel and channel: distance to the nearest column [Å] and its class.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Column table (``x``, ``y`` [Å], ``channel``, ``count``).
+    shape : two int
+        Image (rows, cols) [px].
+    sampling : float
+        Pixel size [Å].
+    n_channels : int
+        Label channels.
+    n_classes : int
+        Classes, background included (thicker columns are clipped).
 
     Returns
     -------
@@ -133,6 +160,15 @@ def nearest_column_maps(table: pd.DataFrame, *, shape: tuple[int, int], sampling
 
 def label_maps(distance: np.ndarray, nearest: np.ndarray, *, radius: float) -> np.ndarray:
     """Hard label maps: the column class within ``radius`` [Å] of a column centre, else 0.
+
+    Parameters
+    ----------
+    distance : numpy.ndarray
+        (..., H, W) distance to the nearest column [Å].
+    nearest : numpy.ndarray
+        (..., H, W) class of that column.
+    radius : float
+        Radius of a column's label disk [Å].
 
     Examples
     --------
@@ -237,8 +273,25 @@ def loss_weights(table: pd.DataFrame, *, shape: tuple[int, int], sampling: float
     return (weights + extra.reshape(h, w)).astype(np.float32)
 
 
-def ground_truth(atoms: Atoms, *, shape: tuple[int, int], sampling: float, n_classes: int, radius: float = 0.6, channels=DEFAULT_CHANNELS, column_weight: float = 3.0, border_weight: float = 5.0, border_sigma: float = 1.0) -> dict:
+def ground_truth(atoms: Atoms, *, shape: tuple[int, int], sampling: float, n_classes: int, radius: float = 0.6, channels=None, column_weight: float = 3.0, border_weight: float = 5.0, border_sigma: float = 1.0) -> dict:
     """All ground truth of one model on one pixel grid.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Model with ``arrays["column"]``.
+    shape : two int
+        Image (rows, cols) [px].
+    sampling : float
+        Pixel size [Å].
+    n_classes : int
+        Label classes, background included (thicker columns are clipped).
+    radius : float
+        Radius of a column in the label maps [Å].
+    channels : sequence of tuple of str, optional
+        Element groups; default the model's material's channels.
+    column_weight, border_weight, border_sigma : float
+        Loss-weight settings (:func:`loss_weights`).
 
     Returns
     -------
@@ -246,6 +299,7 @@ def ground_truth(atoms: Atoms, *, shape: tuple[int, int], sampling: float, n_cla
         ``table`` (column table), ``labels`` (C, H, W) uint8, ``distance`` (C, H, W)
         float32 [Å], ``nearest`` (C, H, W) uint8, ``weights`` (H, W) float32.
     """
+    channels = channels_of(atoms, channels)
     table = column_table(atoms, sampling=sampling, channels=channels)
     distance, nearest = nearest_column_maps(table, shape=shape, sampling=sampling, n_channels=len(channels), n_classes=n_classes)
     return {

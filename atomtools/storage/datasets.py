@@ -1,7 +1,14 @@
-"""The dataset store: simulated images with their ground truth, in one Zarr group.
+"""The dataset store: simulated data with their ground truth, in one Zarr group.
 
-Layout (``N`` images of ``H x W`` pixels, ``C`` label channels, ``K`` images per
-structure, image ``i`` showing structure ``i // K``)::
+Each kind of dataset declares its :class:`Layout`: its format name, its per-item
+arrays and their axes, and which attributes size them. The store itself (create,
+resume, write a unit of items, mark done, finalize the parameter table, read lazily)
+is the same for every layout. :data:`HRTEM` is the layout of the HRTEM image sets of
+:mod:`atomtools.simulation.hrtem`; sinograms, movies and STEM images get layouts of
+their own beside it.
+
+The HRTEM layout (``N`` images of ``H x W`` pixels, ``C`` label channels, ``K`` images
+per structure, image ``i`` showing structure ``i // K``)::
 
     attrs       format, config (JSON), seed, sampling [Å], energy [eV], shape,
                 channels, n_classes, images_per_structure, versions, complete
@@ -32,9 +39,12 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from ..core import tables
+
 __all__ = [
-    "FORMAT",
-    "TABLE_FIELDS",
+    "Layout",
+    "HRTEM",
+    "LAYOUTS",
     "create_or_resume",
     "write_structure",
     "missing_structures",
@@ -43,22 +53,76 @@ __all__ = [
     "open_dataset",
 ]
 
-FORMAT = "atomtools.hrtem-dataset/1"
-TABLE_FIELDS = ("column", "x", "y", "Z", "channel", "count", "z_min", "z_max")
-_CATEGORICAL = ("profile",)
+
+@dataclass(frozen=True)
+class Layout:
+    """What one kind of dataset stores per item.
+
+    Attributes
+    ----------
+    format : str
+        Format name written to the store's attributes (with a version).
+    arrays : tuple of (str, str, tuple of str)
+        ``(name, dtype, axes)`` per array; each is chunked one item at a time, with
+        shape ``(N, *sizes of axes)``. Axis sizes come from the store's attributes
+        (:meth:`axis_sizes`).
+    categorical : tuple of str
+        Parameter-table columns stored as category codes.
+    """
+
+    format: str
+    arrays: tuple[tuple[str, str, tuple[str, ...]], ...]
+    categorical: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the per-item arrays."""
+        return tuple(name for name, _, _ in self.arrays)
+
+    @staticmethod
+    def axis_sizes(attrs: dict) -> dict[str, int]:
+        """Sizes of the named axes from a store's attributes.
+
+        Parameters
+        ----------
+        attrs : dict
+            ``shape`` (rows, cols) and, where used, ``n_channels``.
+        """
+        h, w = attrs["shape"]
+        return {"y": int(h), "x": int(w), "channel": int(attrs.get("n_channels", 1))}
+
+
+#: Simulated HRTEM images with their labels (:mod:`atomtools.simulation.hrtem`).
+HRTEM = Layout(
+    format="atomtools.hrtem-dataset/1",
+    arrays=(
+        ("clean", "float32", ("y", "x")),
+        ("noisy", "float32", ("y", "x")),
+        ("labels", "uint8", ("channel", "y", "x")),
+        ("distance", "float16", ("channel", "y", "x")),
+        ("nearest", "uint8", ("channel", "y", "x")),
+        ("weights", "float32", ("y", "x")),
+    ),
+    categorical=("profile",),
+)
+
+#: Every layout by its format name.
+LAYOUTS = {layout.format: layout for layout in (HRTEM,)}
 
 
 def _json_roundtrip(value):
     return json.loads(json.dumps(value, sort_keys=True))
 
 
-def create_or_resume(path: str | Path, *, config: dict, seed: int, n_structures: int, attrs: dict) -> zarr.Group:
+def create_or_resume(path: str | Path, *, config: dict, seed: int, n_structures: int, attrs: dict, layout: Layout = HRTEM) -> zarr.Group:
     """Open the store at ``path`` for writing: create it, or resume an unfinished one.
 
     Parameters
     ----------
     path : str or Path
         Directory of the Zarr store (conventionally ending in ``.zarr``).
+    layout : Layout
+        What each item holds.
     config : dict
         JSON-able simulation configuration; a store made with another one is refused.
     seed : int
@@ -72,8 +136,6 @@ def create_or_resume(path: str | Path, *, config: dict, seed: int, n_structures:
     path = Path(path)
     config = _json_roundtrip(config)
     k = int(attrs["images_per_structure"])
-    h, w = attrs["shape"]
-    c = int(attrs["n_channels"])
     n = n_structures * k
     if path.exists():
         try:
@@ -81,7 +143,7 @@ def create_or_resume(path: str | Path, *, config: dict, seed: int, n_structures:
         except Exception as exc:  # not a zarr group at all
             raise ValueError(f"{path} exists and is not an atomtools dataset ({exc}); choose another path or remove it") from exc
         old = dict(group.attrs)
-        if old.get("format") != FORMAT:
+        if old.get("format") != layout.format:
             raise ValueError(f"{path} exists and is not an atomtools dataset (format {old.get('format')!r}); choose another path or remove it")
         mismatched = [key for key in sorted(set(config) | set(old.get("config", {}))) if config.get(key) != old.get("config", {}).get(key)]
         if old.get("seed") != seed:
@@ -95,31 +157,34 @@ def create_or_resume(path: str | Path, *, config: dict, seed: int, n_structures:
             )
         return group
     group = zarr.open_group(path, mode="w")
-    group.attrs.update(_json_roundtrip({**attrs, "format": FORMAT, "config": config, "seed": seed, "n_structures": n_structures, "complete": False}))
-
-    def arr(name, shape, dtype, chunks, fill=0):
-        group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill)
-
-    arr("clean", (n, h, w), "float32", (1, h, w))
-    arr("noisy", (n, h, w), "float32", (1, h, w))
-    arr("labels", (n, c, h, w), "uint8", (1, c, h, w))
-    arr("distance", (n, c, h, w), "float16", (1, c, h, w))
-    arr("nearest", (n, c, h, w), "uint8", (1, c, h, w))
-    arr("weights", (n, h, w), "float32", (1, h, w))
-    arr("done", (n,), "bool", (1,), fill=False)
+    group.attrs.update(_json_roundtrip({**attrs, "format": layout.format, "config": config, "seed": seed, "n_structures": n_structures, "complete": False}))
+    sizes = layout.axis_sizes(attrs)
+    for name, dtype, axes in layout.arrays:
+        item = tuple(sizes[a] for a in axes)
+        group.create_array(name, shape=(n, *item), chunks=(1, *item), dtype=dtype, fill_value=0)
+    group.create_array("done", shape=(n,), chunks=(1,), dtype="bool", fill_value=False)
     group.create_group("structures")
     return group
 
 
 def write_structure(group: zarr.Group, result: dict) -> None:
-    """Write one simulated structure (its ``K`` images and its model), then mark it done.
+    """Write one simulated structure (its ``K`` items and its model), then mark it done.
 
-    ``result`` is what :func:`atomtools.simulate.simulate_structure` returns.
+    Parameters
+    ----------
+    group : zarr.Group
+        Store opened by :func:`create_or_resume`.
+    result : dict
+        One array per name of the store's layout (``K`` items each), ``index``, and
+        the model: ``positions``, ``numbers``, ``column``, ``columns`` (the truth table
+        as :func:`atomtools.core.tables.to_array` stores it), ``spec``, ``cell`` and
+        ``images`` (per-item parameters), as
+        :func:`atomtools.simulation.hrtem.simulate_structure` returns.
     """
     k = int(group.attrs["images_per_structure"])
     s = int(result["index"])
     sl = slice(s * k, (s + 1) * k)
-    for name in ("clean", "noisy", "labels", "distance", "nearest", "weights"):
+    for name in LAYOUTS[group.attrs["format"]].names:
         group[name][sl] = result[name]
     sub = group.require_group(f"structures/{s:06d}")
     for name, value in (("positions", result["positions"]), ("numbers", result["numbers"]), ("column", result["column"]), ("columns", result["columns"])):
@@ -129,19 +194,31 @@ def write_structure(group: zarr.Group, result: dict) -> None:
         a = sub.create_array(name, shape=value.shape, dtype=value.dtype, chunks=value.shape if value.size else None, fill_value=0)
         if value.size:
             a[...] = value
-    sub.attrs.update(_json_roundtrip({"spec": result["spec"], "cell": result["cell"], "images": result["images"], "table_fields": list(TABLE_FIELDS)}))
+    sub.attrs.update(_json_roundtrip({"spec": result["spec"], "cell": result["cell"], "images": result["images"], "table_fields": list(tables.STORED)}))
     group["done"][sl] = True
 
 
 def missing_structures(group: zarr.Group) -> list[int]:
-    """Indices of structures with any image not yet whole."""
+    """Indices of structures with any item not yet whole.
+
+    Parameters
+    ----------
+    group : zarr.Group
+        An open store.
+    """
     k = int(group.attrs["images_per_structure"])
     done = group["done"][:].reshape(-1, k)
     return [int(i) for i in np.flatnonzero(~done.all(axis=1))]
 
 
 def finalize(group: zarr.Group) -> None:
-    """Assemble the per-image parameter table and mark the store complete."""
+    """Assemble the per-item parameter table and mark the store complete.
+
+    Parameters
+    ----------
+    group : zarr.Group
+        A store whose every structure is written.
+    """
     if missing_structures(group):
         raise RuntimeError("cannot finalize a dataset with missing structures")
     rows = []
@@ -151,7 +228,7 @@ def finalize(group: zarr.Group) -> None:
     params = group.require_group("params")
     for name in table.columns:
         values = table[name]
-        if name in _CATEGORICAL or values.dtype == object:
+        if name in LAYOUTS[group.attrs["format"]].categorical or values.dtype == object:
             categories = sorted(values.astype(str).unique())
             codes = values.astype(str).map({c: i for i, c in enumerate(categories)}).to_numpy(np.int16)
             a = params.create_array(name, shape=codes.shape, dtype="int16", chunks=codes.shape, overwrite=True)
@@ -186,8 +263,15 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.group["clean"].shape[0])
 
+    @property
+    def layout(self) -> Layout:
+        """The store's :class:`Layout`."""
+        return LAYOUTS[self.group.attrs["format"]]
+
     def __getattr__(self, name):
-        if name in ("clean", "noisy", "labels", "distance", "nearest", "weights"):
+        if name in ("path", "group"):
+            raise AttributeError(name)
+        if name in self.layout.names:
             return self.group[name]
         raise AttributeError(name)
 
@@ -217,21 +301,26 @@ class Dataset:
         return self.group[f"structures/{i // self.images_per_structure:06d}"]
 
     def columns(self, i: int) -> pd.DataFrame:
-        """Ground-truth column table of image ``i`` (x, y [Å], row, col [px], element, count...)."""
-        from ase.data import chemical_symbols
+        """Ground-truth column table of image ``i`` (:data:`atomtools.core.tables.TRUTH`).
 
+        Parameters
+        ----------
+        i : int
+            Image index.
+        """
         sub = self._structure(i)
-        values = sub["columns"][:] if sub["columns"].size else np.zeros((0, len(TABLE_FIELDS)))
-        table = pd.DataFrame(values, columns=list(sub.attrs["table_fields"]))
-        table["element"] = [chemical_symbols[int(z)] for z in table.pop("Z")]
-        for name in ("column", "channel", "count"):
-            table[name] = table[name].astype(int)
-        table["row"] = table.y / self.sampling
-        table["col"] = table.x / self.sampling
-        return table
+        fields = sub.attrs["table_fields"]
+        values = sub["columns"][:] if sub["columns"].size else np.zeros((0, len(fields)))
+        return tables.from_array(values, sampling=self.sampling, fields=fields)
 
     def atoms(self, i: int):
-        """The exact 3D model of image ``i`` as ``ase.Atoms`` (with its ``column`` array)."""
+        """The exact 3D model of image ``i`` as ``ase.Atoms`` (with its ``column`` array).
+
+        Parameters
+        ----------
+        i : int
+            Image index.
+        """
         from ase import Atoms
 
         sub = self._structure(i)
@@ -240,13 +329,24 @@ class Dataset:
         return atoms
 
     def image_params(self, i: int) -> dict:
-        """Parameters of image ``i`` as a dict."""
+        """Parameters of image ``i`` as a dict.
+
+        Parameters
+        ----------
+        i : int
+            Image index.
+        """
         sub = self._structure(i)
         return dict(sub.attrs["images"][i % self.images_per_structure])
 
 
 def open_dataset(path: str | Path) -> Dataset:
     """Open a finished dataset store read-only.
+
+    Parameters
+    ----------
+    path : str or Path
+        The store.
 
     Raises
     ------
@@ -258,13 +358,13 @@ def open_dataset(path: str | Path) -> Dataset:
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no dataset at {path}: simulate one with atomtools.simulate.make_dataset or notebook 01_simulate")
+        raise FileNotFoundError(f"no dataset at {path}: simulate one with atomtools.make_dataset or notebook 01_simulate")
     try:
         group = zarr.open_group(path, mode="r")
     except Exception as exc:
         raise ValueError(f"{path} is not a Zarr dataset store ({exc})") from exc
-    if group.attrs.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an atomtools dataset (format {group.attrs.get('format')!r}, expected {FORMAT!r})")
+    if group.attrs.get("format") not in LAYOUTS:
+        raise ValueError(f"{path} is not an atomtools dataset (format {group.attrs.get('format')!r}, expected one of {sorted(LAYOUTS)})")
     if not group.attrs.get("complete"):
         raise ValueError(f"{path} is an unfinished dataset: run the simulation again with the same parameters to complete it")
     return Dataset(path=path, group=group)

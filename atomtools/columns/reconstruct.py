@@ -21,7 +21,6 @@ and :func:`atomtools.evaluate.evaluate` scores the better of the two.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from pathlib import Path
 
@@ -29,7 +28,9 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from .structures import CEO2_LATTICE_CONSTANT
+from ..core.materials import Material, material as _material
+from ..core.structures import column_geometry
+from ..utils import atomic_path
 
 __all__ = ["to_atoms", "column_parity", "write_model"]
 
@@ -87,23 +88,22 @@ def column_parity(xy: np.ndarray, *, nn_distance: float, tolerance: float = 0.12
 def to_atoms(
     table: pd.DataFrame,
     *,
-    a: float = CEO2_LATTICE_CONSTANT,
-    elements: tuple[str, ...] = ("Ce", "O"),
+    material: Material | str = "CeO2",
     surface: str = "bottom",
     stagger: bool = True,
     base_parity: int = 0,
     vacuum: float = 5.0,
 ) -> Atoms:
-    """3D model of fluorite columns seen along [110] from a column table.
+    """3D model of a crystal's columns from a column table.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        Columns with ``x``, ``y`` [Å], ``channel`` (0 cation, 1 anion) and ``count``.
-    a : float
-        Lattice constant [Å]; atoms in a column are ``a / sqrt(2)`` apart.
-    elements : tuple of str
-        Element of each channel.
+        Columns with ``x``, ``y`` [Å], ``channel`` (0 the principal species, e.g. the
+        cation; 1 the other) and ``count``.
+    material : Material or str
+        The crystal and zone axis: atoms in a column are one column period apart
+        (``a / sqrt(2)`` along [110] of CeO2), and each channel's element.
     surface : {"bottom", "center"}
         Where columns start: a flat base plane, or symmetric about the mid-plane.
     stagger : bool
@@ -131,14 +131,16 @@ def to_atoms(
         raise ValueError(f"surface must be 'bottom' or 'center', got {surface!r}")
     if not len(table):
         raise ValueError("the column table is empty: no columns to build a model from")
-    period = a / np.sqrt(2)
+    mat = _material(material)
+    period, nn_distance = column_geometry(mat)
+    elements = mat.channel_names
     offsets = np.zeros(len(table))
     table = table.reset_index(drop=True)
     cation = table.channel.to_numpy() == 0
-    if stagger and cation.any():
+    if stagger and cation.any() and nn_distance is not None:
         if base_parity not in (0, 1):
             raise ValueError(f"base_parity must be 0 or 1, got {base_parity}")
-        parity = column_parity(table.loc[cation, ["x", "y"]].to_numpy(), nn_distance=a * np.sqrt(3 / 8))
+        parity = column_parity(table.loc[cation, ["x", "y"]].to_numpy(), nn_distance=nn_distance)
         offsets[np.flatnonzero(cation)] = (parity ^ base_parity) * period / 2
         anion = np.flatnonzero(~cation)
         if len(anion):
@@ -168,12 +170,18 @@ def to_atoms(
 
 
 def write_model(atoms: Atoms, path: str | Path) -> Path:
-    """Write a model as .xyz, .cif or any format ASE knows, through a temporary file."""
+    """Write a model as .xyz, .cif or any format ASE knows, through a temporary file.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The model.
+    path : str or Path
+        The file; its ending picks the format.
+    """
     from ase.io import write
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".partial" + path.suffix)
-    write(tmp, atoms, format="extxyz" if path.suffix == ".xyz" else None)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        write(tmp, atoms, format="extxyz" if path.suffix == ".xyz" else None)
     return path

@@ -1,0 +1,120 @@
+"""The column table: one format that every module reads and writes.
+
+A column table is a :class:`pandas.DataFrame` with one row per atomic column. Every
+table has the position (``x``, ``y`` [Å]; ``row``, ``col`` [px], with pixel ``(i, j)``
+at ``(x, y) = (j, i) * sampling``), the ``element`` and label ``channel`` of the column
+and its atom ``count``. Ground truth adds the column id and its extent along the beam
+(:data:`TRUTH`); a prediction adds the confidence of the count and the probability
+that a column is there at all (:data:`PREDICTED`). Datasets store the truth as a
+float array with the element as its atomic number (:data:`STORED`,
+:func:`to_array`, :func:`from_array`).
+
+Examples
+--------
+>>> t = new_table({"x": [1.6], "y": [0.8], "element": ["Ce"], "channel": [0], "count": [5], "confidence": [0.9], "p_column": [0.99]}, kind="predicted", sampling=0.16)
+>>> list(t.columns) == list(PREDICTED), float(t.row[0]), float(t.col[0])
+(True, 5.0, 10.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from ase.data import atomic_numbers, chemical_symbols
+
+__all__ = ["COMMON", "TRUTH", "PREDICTED", "STORED", "new_table", "with_pixels", "to_array", "from_array"]
+
+#: Columns every column table has.
+COMMON = ("x", "y", "row", "col", "element", "channel", "count")
+#: A ground-truth table: column id, common columns, extent along the beam [Å].
+TRUTH = ("column", *COMMON, "z_min", "z_max")
+#: A prediction: common columns, confidence of the count, probability of a column.
+PREDICTED = (*COMMON, "confidence", "p_column")
+#: The truth as a dataset stores it: numbers only, the element as its atomic number Z.
+STORED = ("column", "x", "y", "Z", "channel", "count", "z_min", "z_max")
+
+_KINDS = {"truth": TRUTH, "predicted": PREDICTED}
+_INTEGER = ("column", "channel", "count")
+
+
+def with_pixels(table: pd.DataFrame, sampling: float) -> pd.DataFrame:
+    """``table`` with ``row`` and ``col`` [px] recomputed from ``y`` and ``x`` [Å].
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Column table with ``x`` and ``y``.
+    sampling : float
+        Pixel size [Å].
+    """
+    if not sampling > 0:
+        raise ValueError(f"sampling must be positive [Å/px], got {sampling}")
+    table = table.copy()
+    table["row"] = table["y"].to_numpy(float) / sampling
+    table["col"] = table["x"].to_numpy(float) / sampling
+    return table
+
+
+def new_table(data, *, kind: str, sampling: float | None = None) -> pd.DataFrame:
+    """A column table of ``kind`` from a dict of columns or a list of row dicts.
+
+    Parameters
+    ----------
+    data : dict or list of dict
+        The values; missing pixel columns are computed from ``sampling``.
+    kind : {"truth", "predicted"}
+        Which layout (:data:`TRUTH` or :data:`PREDICTED`).
+    sampling : float, optional
+        Pixel size [Å], to fill ``row`` and ``col`` from ``y`` and ``x``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Exactly the layout's columns, in its order (empty with them if no rows).
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
+    names = _KINDS[kind]
+    table = pd.DataFrame(data)
+    if sampling is not None and len(table):
+        table = with_pixels(table, sampling)
+    missing = [n for n in names if n not in table.columns]
+    if missing and len(table):
+        raise ValueError(f"a {kind} column table needs {missing}")
+    if not len(table):
+        return pd.DataFrame({n: pd.Series(dtype=object if n == "element" else float) for n in names})
+    return table[list(names)].reset_index(drop=True)
+
+
+def to_array(table: pd.DataFrame) -> np.ndarray:
+    """A truth table as the (m, 8) float array a dataset stores (:data:`STORED`).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Ground-truth column table.
+    """
+    if not len(table):
+        return np.zeros((0, len(STORED)))
+    z = np.array([atomic_numbers[e] for e in table["element"]], float)
+    return np.column_stack([z if name == "Z" else table[name].to_numpy(float) for name in STORED])
+
+
+def from_array(values: np.ndarray, *, sampling: float, fields=STORED) -> pd.DataFrame:
+    """The truth table of a stored array (inverse of :func:`to_array`).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        (m, len(fields)) array.
+    sampling : float
+        Pixel size [Å], for ``row`` and ``col``.
+    fields : sequence of str
+        Names of the array's columns (as stored beside it).
+    """
+    values = np.asarray(values, float).reshape(-1, len(fields))
+    raw = pd.DataFrame(values, columns=list(fields))
+    raw["element"] = [chemical_symbols[int(z)] for z in raw.pop("Z")]
+    for name in _INTEGER:
+        raw[name] = raw[name].astype(int)
+    return new_table(raw, kind="truth", sampling=sampling)

@@ -1,0 +1,255 @@
+"""Tiled, batched, bounded-memory inference of any image-to-image network.
+
+:func:`predict_tiled` runs a network over a 2D array in overlapping tiles, blends the
+tiles' outputs with a linear-ramp window, and hands the blended values of each band of
+rows to an output transform, which turns them into the maps it keeps. Only one band
+of blended values (tile rows x frame width x values) is held at a time, so a
+4096 x 4096 frame needs its output maps plus one band, never the whole stack. A frame
+up to the tile size is one tile: no padding beyond the network's stride, no blending.
+
+The transform decides what the network's output means:
+
+- :class:`SoftmaxHeads`: one softmax per head (classes), calibrated by a temperature;
+  keeps the most probable class, its probability and one minus the background's;
+- :class:`Regression`: the output channels as they are (a denoised image, a
+  sinogram, a refined reconstruction).
+
+A new kind of network brings its own transform (three methods), not its own tiling.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["OutputTransform", "SoftmaxHeads", "Regression", "auto_tile", "window", "tile_offsets", "predict_tiled"]
+
+
+class OutputTransform(Protocol):
+    """What :func:`predict_tiled` needs to know about a network's output."""
+
+    channels: int  # values blended per pixel
+
+    def values(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, h, w, C_net) network output, channels last -> (B, h, w, channels) float32 values to blend."""
+
+    def allocate(self, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+        """The output maps for a (H, W) frame."""
+
+    def store(self, outputs: dict, rows: slice, values: torch.Tensor) -> None:
+        """Write the maps of some rows from their blended (rows, W, channels) values."""
+
+
+class SoftmaxHeads:
+    """Classification heads: per head, a softmax over its classes at a temperature.
+
+    Parameters
+    ----------
+    heads : sequence of int
+        Classes of each head (class 0 is the background).
+    temperature : sequence of float, optional
+        Calibration temperature of each head (default 1).
+
+    Maps kept, each (heads, H, W): ``classes`` (uint8, most probable class),
+    ``confidence`` (float32, its probability) and ``foreground`` (float32, one minus
+    the background probability).
+    """
+
+    def __init__(self, heads, temperature=None):
+        self.heads = tuple(int(h) for h in heads)
+        self.channels = sum(self.heads)
+        t = np.ones(len(self.heads), np.float32) if temperature is None else np.asarray(temperature, np.float32)
+        if t.shape != (len(self.heads),) or not np.all(t > 0):
+            raise ValueError(f"need one positive temperature per head ({len(self.heads)}), got {temperature}")
+        self._inv_t = torch.from_numpy(np.repeat(1.0 / t, self.heads).astype(np.float32))
+        self._bounds = np.cumsum((0,) + self.heads)
+
+    def values(self, z: torch.Tensor) -> torch.Tensor:
+        z = z.float() * self._inv_t
+        if len(set(self.heads)) == 1:  # equal heads: one softmax over a (..., heads, classes) view
+            return torch.softmax(z.reshape(*z.shape[:-1], len(self.heads), self.heads[0]), dim=-1).reshape(z.shape)
+        return torch.cat([torch.softmax(z[..., a:b], dim=-1) for a, b in zip(self._bounds[:-1], self._bounds[1:])], dim=-1)
+
+    def allocate(self, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+        n = len(self.heads)
+        return {"classes": np.zeros((n, *shape), np.uint8), "confidence": np.zeros((n, *shape), np.float32), "foreground": np.zeros((n, *shape), np.float32)}
+
+    def store(self, outputs: dict, rows: slice, values: torch.Tensor) -> None:
+        for h, (a, b) in enumerate(zip(self._bounds[:-1], self._bounds[1:])):
+            probs = values[..., a:b]
+            best, index = probs.max(dim=-1)
+            outputs["classes"][h, rows] = index.numpy()
+            outputs["confidence"][h, rows] = best.numpy()
+            outputs["foreground"][h, rows] = 1.0 - probs[..., 0].numpy()
+
+
+class Regression:
+    """The network's output channels as they are: ``image`` (channels, H, W) float32.
+
+    Parameters
+    ----------
+    channels : int
+        Output channels of the network.
+    """
+
+    def __init__(self, channels: int = 1):
+        self.channels = int(channels)
+
+    def values(self, z: torch.Tensor) -> torch.Tensor:
+        return z.float()
+
+    def allocate(self, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+        return {"image": np.zeros((self.channels, *shape), np.float32)}
+
+    def store(self, outputs: dict, rows: slice, values: torch.Tensor) -> None:
+        outputs["image"][:, rows] = np.moveaxis(values.numpy(), -1, 0)
+
+
+def window(n: int, overlap: int) -> np.ndarray:
+    """Blending window: linear ramps over ``overlap`` pixels at both ends, never zero.
+
+    Parameters
+    ----------
+    n : int
+        Tile length [px].
+    overlap : int
+        Overlap of neighbouring tiles [px].
+
+    Examples
+    --------
+    >>> window(6, 2).tolist()
+    [0.25, 0.75, 1.0, 1.0, 0.75, 0.25]
+    """
+    i = np.arange(n, dtype=np.float32)
+    if overlap <= 0:
+        return np.ones(n, np.float32)
+    return np.clip(np.minimum((i + 0.5) / overlap, (n - i - 0.5) / overlap), 1e-3, 1.0)
+
+
+def tile_offsets(size: int, tile: int, stride: int) -> list[int]:
+    """Start of each tile along one axis: every ``stride`` pixels, the last flush with the end.
+
+    Parameters
+    ----------
+    size, tile, stride : int
+        Axis length, tile length and step [px].
+
+    Examples
+    --------
+    >>> tile_offsets(100, 40, 30)
+    [0, 30, 60]
+    """
+    if size <= tile:
+        return [0]
+    return sorted(set(list(range(0, size - tile, stride)) + [size - tile]))
+
+
+def auto_tile(shape: tuple[int, int], multiple: int) -> int:
+    """Tile size: the whole frame up to 1024 px (no overlap overhead), else 512 px.
+
+    Parameters
+    ----------
+    shape : two int
+        Frame (rows, cols) [px].
+    multiple : int
+        The network's stride: tiles are multiples of it [px].
+
+    Examples
+    --------
+    >>> auto_tile((500, 300), 16), auto_tile((4096, 4096), 16)
+    (512, 512)
+    """
+    side = int(np.ceil(max(shape) / multiple)) * multiple
+    return side if side <= 1024 else 512
+
+
+def predict_tiled(
+    image: np.ndarray,
+    network: nn.Module,
+    transform: OutputTransform,
+    *,
+    multiple: int = 1,
+    tile: int | None = None,
+    overlap: int = 32,
+    batch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Run ``network`` over a 2D array in blended tiles; return the transform's maps.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) float32 network input (normalized as the network expects).
+    network : torch.nn.Module
+        Maps (B, 1, h, w) to (B, C_net, h, w), in eval mode (ideally channels_last).
+    transform : OutputTransform
+        What to keep of the output (:class:`SoftmaxHeads`, :class:`Regression`, ...).
+    multiple : int
+        The network's stride: inputs must be multiples of it [px].
+    tile, overlap : int
+        Tile size and overlap [px]; ``tile=None`` picks :func:`auto_tile`.
+    batch : int, optional
+        Tiles per forward pass; default about 256 x 256 x 4 pixels' worth.
+
+    Returns
+    -------
+    dict
+        The transform's maps, each (..., H, W), on the input's pixels.
+
+    Examples
+    --------
+    >>> net = nn.Conv2d(1, 1, 3, padding=1, bias=False); _ = nn.init.constant_(net.weight, 0.0)
+    >>> with torch.no_grad():
+    ...     net.weight[0, 0, 1, 1] = 2.0
+    >>> out = predict_tiled(np.ones((70, 90), np.float32), net, Regression(1), tile=32, overlap=8)
+    >>> out["image"].shape, float(out["image"].min()), float(out["image"].max())
+    ((1, 70, 90), 2.0, 2.0)
+    """
+    m = int(multiple)
+    tile = auto_tile(image.shape, m) if tile is None else tile
+    tile = max(m, (tile // m) * m)
+    if overlap >= tile:
+        raise ValueError(f"overlap {overlap} px must be smaller than the tile {tile} px")
+    h0, w0 = image.shape
+    # pad to at least one tile and to a multiple of the network's stride
+    H = max(tile, int(np.ceil(h0 / m)) * m)
+    W = max(tile, int(np.ceil(w0 / m)) * m)
+    padded = np.pad(image, ((0, H - h0), (0, W - w0)), mode="reflect" if min(h0, w0) > 1 else "edge")
+    th, tw = min(tile, H), min(tile, W)
+    batch = batch or max(1, (4 * 256 * 256) // (th * tw))
+    rows, cols = tile_offsets(H, th, th - overlap), tile_offsets(W, tw, tw - overlap)
+    outputs = transform.allocate((H, W))
+
+    def crop() -> dict:
+        return {k: v[..., :h0, :w0] for k, v in outputs.items()}
+
+    def run(x: np.ndarray) -> torch.Tensor:  # (B, h, w) -> NHWC values
+        z = network(torch.from_numpy(x[:, None]).contiguous(memory_format=torch.channels_last))
+        return transform.values(z.permute(0, 2, 3, 1))
+
+    if len(rows) == 1 and len(cols) == 1:  # one tile: nothing to blend
+        with torch.inference_mode():
+            transform.store(outputs, slice(0, H), run(padded[None].copy())[0])
+        return crop()
+    # the band accumulator is channels-last (rows, cols, values), like the network's output
+    acc = np.zeros((th, W, transform.channels), np.float32)
+    wsum = np.zeros((th, W, 1), np.float32)
+    win = (window(th, overlap)[:, None] * window(tw, overlap)[None, :])[:, :, None]
+    with torch.inference_mode():
+        for bi, r in enumerate(rows):
+            for s in range(0, len(cols), batch):
+                chunk = cols[s : s + batch]
+                values = run(np.stack([padded[r : r + th, c : c + tw] for c in chunk])).numpy()
+                for k, c in enumerate(chunk):
+                    acc[:, c : c + tw] += values[k] * win
+                    wsum[:, c : c + tw] += win
+            end = rows[bi + 1] - r if bi + 1 < len(rows) else th
+            acc[:end] /= wsum[:end]  # in place: no band-sized temporary
+            transform.store(outputs, slice(r, r + end), torch.from_numpy(acc[:end]))
+            acc[: th - end] = acc[end:]
+            acc[th - end :] = 0
+            wsum[: th - end] = wsum[end:]
+            wsum[th - end :] = 0
+    return crop()

@@ -1,0 +1,346 @@
+"""The notebook registry: the pipeline's order, sizes, handoffs and default paths in one table.
+
+Each notebook is one :class:`Notebook` entry of :data:`NOTEBOOKS`: its sizes at each
+profile (``smoke`` runs every notebook in seconds for tests and CI; ``quick``, the
+default, reproduces every figure on a 2-core CPU; ``paper`` is the source works'
+scale, for a GPU or a cluster), which of its parameters read an artifact of an
+earlier notebook and which write one (:data:`ARTIFACTS`: where each lives under
+``results/<profile>/``). The pipeline (:mod:`atomtools.pipeline`) hands the paths on
+from this table; a notebook run alone gets the same paths from :func:`paths`, so a
+reader's run and the pipeline's agree. Engines know no notebook names: a notebook
+turns its sizes into engine settings with :func:`split`, and the steps several
+notebooks share are one call each here (:func:`training_set`).
+
+Adding a notebook is one entry in :data:`NOTEBOOKS` (and its artifacts in
+:data:`ARTIFACTS`); see ``ARCHITECTURE.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from copy import deepcopy
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+__all__ = [
+    "PROFILES",
+    "DEFAULT_PROFILE",
+    "ARTIFACTS",
+    "Notebook",
+    "NOTEBOOKS",
+    "names",
+    "notebook",
+    "current_profile",
+    "settings",
+    "resolve",
+    "paths",
+    "split",
+    "simulation_setup",
+    "unet_setup",
+    "training_set",
+]
+
+PROFILES = ("smoke", "quick", "paper")
+DEFAULT_PROFILE = "quick"
+
+#: What notebooks hand each other: artifact -> path under ``results/<profile>/``.
+ARTIFACTS: dict[str, str] = {
+    "train_dataset": "data/train.zarr",
+    "unet_weights": "weights/unet.pt",
+    "test_dataset": "data/test.zarr",
+}
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """One notebook of the pipeline.
+
+    Attributes
+    ----------
+    name : str
+        File name without ``.ipynb``; the number gives the order.
+    sizes : dict
+        Profile -> its sizes (the parameters a profile decides).
+    inputs : dict
+        Parameter -> artifact it reads (passed when an earlier notebook of the run
+        makes it or it exists; else the notebook's own default applies).
+    outputs : dict
+        Parameter -> artifact it writes.
+    """
+
+    name: str
+    sizes: dict[str, dict]
+    inputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if set(self.sizes) != set(PROFILES):
+            raise ValueError(f"notebook {self.name}: sizes must be given for every profile {PROFILES}, got {sorted(self.sizes)}")
+        for param, artifact in {**self.inputs, **self.outputs}.items():
+            if artifact not in ARTIFACTS:
+                raise ValueError(f"notebook {self.name}: parameter {param} names an unknown artifact {artifact!r}; known: {sorted(ARTIFACTS)}")
+
+
+NOTEBOOKS: tuple[Notebook, ...] = (
+    Notebook(
+        "01_simulate",
+        outputs={"out": "train_dataset"},
+        sizes={
+            "smoke": {"n_structures": 2, "images_per_structure": 2, "shape": (128, 128), "size": (8.0, 12.0), "thickness": (1, 6), "frozen_phonons": 0, "scheduler": "synchronous"},
+            "quick": {"n_structures": 160, "images_per_structure": 8, "shape": (256, 256), "size": (15.0, 34.0), "thickness": (1, 12), "frozen_phonons": 0, "scheduler": None},
+            "paper": {"n_structures": 3000, "images_per_structure": 16, "shape": (320, 320), "size": (15.0, 40.0), "thickness": (1, 12), "frozen_phonons": 8, "scheduler": None},
+        },
+    ),
+    Notebook(
+        "02_train_unet",
+        inputs={"dataset": "train_dataset"},
+        outputs={"weights_out": "unet_weights"},
+        sizes={
+            "smoke": {"steps": 4, "batch_size": 2, "crop": 64, "width": 16, "depth": 3, "stem": 2, "lr": 1e-3, "init": "pretrained", "validate_every": 2, "validation_images": 2},
+            "quick": {"steps": 600, "batch_size": 8, "crop": 128, "width": 16, "depth": 3, "stem": 2, "lr": 1e-3, "init": "pretrained", "validate_every": 100, "validation_images": 32},
+            "paper": {"steps": 60000, "batch_size": 32, "crop": 256, "width": 16, "depth": 3, "stem": 2, "lr": 5e-3, "init": "random", "validate_every": 1000, "validation_images": 512},
+        },
+    ),
+    Notebook(
+        "04_evaluate",
+        inputs={"weights": "unet_weights", "train_dataset": "train_dataset"},
+        outputs={"test_out": "test_dataset"},
+        sizes={
+            "smoke": {"n_structures": 2, "images_per_structure": 2, "shape": (128, 128), "doses": (300.0, 3000.0), "calibration_images": 4},
+            "quick": {"n_structures": 16, "images_per_structure": 4, "shape": (256, 256), "doses": (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), "calibration_images": 32},
+            "paper": {"n_structures": 300, "images_per_structure": 8, "shape": (320, 320), "doses": (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), "calibration_images": 512},
+        },
+    ),
+)
+
+_BY_NAME = {nb.name: nb for nb in NOTEBOOKS}
+
+
+def names() -> tuple[str, ...]:
+    """The registered notebooks, in pipeline order."""
+    return tuple(sorted(_BY_NAME))
+
+
+def notebook(name: str) -> Notebook:
+    """The registry entry of ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Notebook name, e.g. ``"02_train_unet"``.
+
+    Raises
+    ------
+    KeyError
+        For an unregistered name; the message lists the known ones.
+    """
+    if name not in _BY_NAME:
+        raise KeyError(f"no notebook {name!r} in the registry; known: {list(names())}")
+    return _BY_NAME[name]
+
+
+def current_profile(default: str = DEFAULT_PROFILE) -> str:
+    """The profile named by ``ATOMTOOLS_PROFILE``, else ``default``.
+
+    Parameters
+    ----------
+    default : str
+        Profile when the variable is unset.
+    """
+    profile = os.environ.get("ATOMTOOLS_PROFILE", default) or default
+    if profile not in PROFILES:
+        raise ValueError(f"ATOMTOOLS_PROFILE={profile!r} is not a profile; expected one of {PROFILES}")
+    return profile
+
+
+def settings(name: str, profile: str) -> dict:
+    """Sizes of notebook ``name`` at ``profile``.
+
+    Parameters
+    ----------
+    name : str
+        Notebook name.
+    profile : {"smoke", "quick", "paper"}
+        Run size.
+
+    Examples
+    --------
+    >>> settings("02_train_unet", "smoke")["steps"]
+    4
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    return deepcopy(notebook(name).sizes[profile])
+
+
+def resolve(name: str, profile: str, **overrides) -> dict:
+    """Profile sizes with every override that is not ``None`` applied.
+
+    Parameters
+    ----------
+    name : str
+        Notebook name.
+    profile : {"smoke", "quick", "paper"}
+        Run size.
+    **overrides
+        Sizes set explicitly (``None``: keep the profile's).
+
+    Examples
+    --------
+    >>> resolve("02_train_unet", "smoke", steps=10, crop=None)["steps"], resolve("02_train_unet", "smoke", crop=None)["crop"]
+    (10, 64)
+    """
+    out = settings(name, profile)
+    out.update({k: v for k, v in overrides.items() if v is not None})
+    return out
+
+
+def paths(name: str, profile: str, *, root: str = "..", **given) -> dict[str, str]:
+    """Every path parameter of a notebook: the given ones, else the pipeline's defaults.
+
+    Parameters
+    ----------
+    name : str
+        Notebook name.
+    profile : {"smoke", "quick", "paper"}
+        Run size: paths lie under ``<root>/results/<profile>/``.
+    root : str
+        The repository root as the notebook sees it (notebooks run in ``notebooks/``).
+    **given
+        Paths set by the reader or the pipeline (``None``: the default).
+
+    Returns
+    -------
+    dict
+        Each input and output parameter of the notebook, ``figures_dir`` and
+        ``metrics_out``.
+
+    Examples
+    --------
+    >>> paths("02_train_unet", "quick", weights_out=None)["weights_out"]
+    '../results/quick/weights/unet.pt'
+    """
+    nb = notebook(name)
+    base = f"{root}/results/{profile}"
+    out = {param: f"{base}/{ARTIFACTS[artifact]}" for param, artifact in {**nb.inputs, **nb.outputs}.items()}
+    out["figures_dir"] = f"{base}/figures"
+    out["metrics_out"] = f"{base}/metrics/{name}.json"
+    out.update({k: str(v) for k, v in given.items() if v is not None})
+    return out
+
+
+def split(sizes: dict, cls) -> tuple[object, dict]:
+    """Build dataclass ``cls`` from the entries of ``sizes`` that are its fields.
+
+    Parameters
+    ----------
+    sizes : dict
+        Settings (lists become tuples).
+    cls : type
+        A dataclass (``SimulationConfig``, ``UNetConfig``, ``TrainConfig``, ...).
+
+    Returns
+    -------
+    (cls instance, dict)
+        The instance, and the entries that were not its fields.
+    """
+    names_ = {f.name for f in fields(cls)}
+    mine = {k: (tuple(v) if isinstance(v, list) else v) for k, v in sizes.items() if k in names_}
+    return cls(**mine), {k: v for k, v in sizes.items() if k not in names_}
+
+
+def simulation_setup(profile: str, *, n_structures: int | None = None, scheduler: str | None = None, **overrides) -> tuple[object, int, str | None]:
+    """The training-set simulation at a profile: (SimulationConfig, n_structures, scheduler).
+
+    Parameters
+    ----------
+    profile : {"smoke", "quick", "paper"}
+        Run size.
+    n_structures, scheduler : optional
+        Override the profile's.
+    **overrides
+        Any :class:`~atomtools.simulation.SimulationConfig` field; ``None`` values
+        are ignored.
+
+    Examples
+    --------
+    >>> config, n, scheduler = simulation_setup("smoke", sampling=0.2)
+    >>> config.sampling, n, scheduler
+    (0.2, 2, 'synchronous')
+    """
+    from .simulation import SimulationConfig
+
+    config, rest = split(resolve("01_simulate", profile, n_structures=n_structures, scheduler=scheduler, **overrides), SimulationConfig)
+    n, chosen = int(rest.pop("n_structures")), rest.pop("scheduler")
+    if rest:
+        raise ValueError(f"unknown simulation parameters {sorted(rest)}")
+    return config, n, chosen
+
+
+def unet_setup(profile: str, *, init: str | None = None, **overrides) -> tuple[object, object, str | None]:
+    """The U-Net and its training at a profile: (UNetConfig, TrainConfig, init).
+
+    Parameters
+    ----------
+    profile : {"smoke", "quick", "paper"}
+        Run size.
+    init : str, optional
+        ``"pretrained"`` (fine-tune the shipped weights), ``"random"`` (train from
+        scratch) or a weights path; ``None`` keeps the profile's choice.
+    **overrides
+        :class:`~atomtools.columns.TrainConfig` or
+        :class:`~atomtools.models.UNetConfig` fields; ``None`` values are ignored.
+
+    Examples
+    --------
+    >>> model, train, init = unet_setup("paper", steps=10)
+    >>> model.width, train.steps, init
+    (16, 10, None)
+    """
+    from .columns import TrainConfig
+    from .models import UNetConfig
+
+    model, rest = split(resolve("02_train_unet", profile, init=init, **overrides), UNetConfig)
+    chosen = rest.pop("init")
+    train, rest = split(rest, TrainConfig)
+    if rest:
+        raise ValueError(f"unknown training parameters {sorted(rest)}")
+    return model, train, (None if chosen == "random" else chosen)
+
+
+def training_set(path: str | Path, profile: str, *, seed: int = 0, progress: bool = True):
+    """The training set of ``01_simulate`` at ``path``, simulated there first if missing.
+
+    The shared first step of every notebook that runs alone: the same dataset the
+    pipeline's ``01_simulate`` would have made at this profile (resumed if a run was
+    interrupted).
+
+    Parameters
+    ----------
+    path : str or Path
+        The dataset store.
+    profile : {"smoke", "quick", "paper"}
+        Run size.
+    seed : int
+        Master seed (``01_simulate``'s default is 0).
+    progress : bool
+        Show a progress bar while simulating.
+
+    Returns
+    -------
+    atomtools.storage.Dataset
+        The finished dataset.
+    """
+    from .simulation import make_dataset
+    from .storage import open_dataset
+
+    try:
+        return open_dataset(path)
+    except FileNotFoundError:
+        pass  # not made yet
+    except ValueError as exc:
+        if "unfinished" not in str(exc):
+            raise  # something else lies there: say so, never overwrite it
+    config, n_structures, scheduler = simulation_setup(profile)
+    make_dataset(path, config, n_structures=n_structures, seed=seed, scheduler=scheduler, progress=progress)
+    return open_dataset(path)

@@ -1,0 +1,171 @@
+"""The package's shape: imports go down the layers of ARCHITECTURE.md, with no cycle;
+``__all__`` lists every public name; every public function documents its parameters."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+PACKAGE = REPO / "atomtools"
+
+#: (prefix, layer): the longest matching prefix decides a module's layer.
+LAYERS = [
+    ("atomtools.utils", 0),
+    ("atomtools.core", 1),
+    ("atomtools.models", 2),
+    ("atomtools.storage", 2),
+    ("atomtools.data", 2),
+    ("atomtools.simulation", 3),
+    ("atomtools.training", 3),
+    ("atomtools.inference", 3),
+    ("atomtools.columns", 4),
+    ("atomtools.registry", 5),
+    ("atomtools.provenance", 5),
+    ("atomtools.plotting", 5),
+    ("atomtools.pipeline", 5),
+    ("atomtools.cli", 5),
+    ("atomtools.__main__", 5),
+    ("atomtools", 6),  # the package's lazy front door
+]
+EDGE = 5
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def layer(module: str) -> int:
+    best = max((p for p, _ in LAYERS if module == p or module.startswith(p + ".")), key=len)
+    return dict(LAYERS)[best]
+
+
+def group(module: str) -> str:
+    """The subpackage (or top-level module) a module belongs to."""
+    return ".".join(module.split(".")[:2])
+
+
+def _resolve(module: str, path: Path, node: ast.AST) -> list[str]:
+    """atomtools modules an import statement reads (whole statement, any depth)."""
+    is_package = path.name == "__init__.py"
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name.split(".")[0] == "atomtools"]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    if node.level:
+        base = module.split(".") if is_package else module.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    if target.split(".")[0] != "atomtools":
+        return []
+    out = []
+    for alias in node.names:
+        sub = f"{target}.{alias.name}"
+        out.append(sub if sub in MODULES else target)
+    return out
+
+
+def imports() -> dict[str, set[str]]:
+    graph = {}
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        graph[module] = {t for node in ast.walk(tree) for t in _resolve(module, path, node) if t != module}
+    return graph
+
+
+GRAPH = imports()
+
+
+def test_every_module_has_a_layer():
+    for module in MODULES:
+        assert layer(module) is not None, module
+
+
+def test_imports_only_go_down_the_layers():
+    wrong = []
+    for module, targets in GRAPH.items():
+        for target in targets:
+            if target not in MODULES:
+                wrong.append(f"{module} imports {target}, which does not exist")
+                continue
+            lm, lt = layer(module), layer(target)
+            same_group = group(module) == group(target)
+            if lt > lm or (lt == lm and not same_group and lm != EDGE):
+                wrong.append(f"{module} (layer {lm}) imports {target} (layer {lt})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_there_is_no_import_cycle():
+    """Depth-first search over every import, at module level or inside functions."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for t in sorted(GRAPH.get(m, ())):
+            if t == group(m) or m.startswith(t + "."):
+                continue  # a module reading its own package's front door is a re-export, not a cycle
+            if state.get(t) == 1:
+                cycles.append(" -> ".join(stack[stack.index(t):] + [t]))
+            elif t in GRAPH and not state.get(t):
+                visit(t)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(GRAPH):
+        if not state.get(m):
+            visit(m)
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_check_catches_an_upward_import():
+    """The layer rule is not vacuous: an engine reading an edge is flagged."""
+    fake = ast.parse("from ..registry import names").body[0]
+    (target,) = _resolve("atomtools.simulation.hrtem", PACKAGE / "simulation" / "hrtem.py", fake)
+    assert target == "atomtools.registry" and layer(target) > layer("atomtools.simulation.hrtem")
+
+
+PUBLIC = [m for m in MODULES if m != "atomtools" and not m.endswith("__main__")]
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_all_lists_every_public_definition(name):
+    module = importlib.import_module(name)
+    assert hasattr(module, "__all__"), f"{name} has no __all__"
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")}
+    missing = defined - set(module.__all__)
+    assert not missing, f"{name}.__all__ misses {sorted(missing)}"
+    unknown = [n for n in module.__all__ if not hasattr(module, n)]
+    assert not unknown, f"{name}.__all__ names what it does not define: {unknown}"
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_public_functions_document_their_parameters(name):
+    module = importlib.import_module(name)
+    undocumented = []
+    for attr in module.__all__:
+        obj = getattr(module, attr)
+        if not inspect.isfunction(obj) or obj.__module__ != name:
+            continue
+        params = [p for p in inspect.signature(obj).parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        if params and "Parameters\n    ----------" not in (obj.__doc__ or ""):
+            undocumented.append(attr)
+    assert not undocumented, f"{name}: no numpydoc Parameters section in {undocumented}"
