@@ -12,7 +12,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m atomtools``."""
     from .registry import DEFAULT_PROFILE, PROFILES
 
-    parser = argparse.ArgumentParser(prog="python -m atomtools", description="atomtools: HRTEM simulation, 3D column retrieval and the papers' figures.")
+    parser = argparse.ArgumentParser(
+        prog="python -m atomtools",
+        description="atomtools: HRTEM simulation, 3D column retrieval and the papers' figures.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="list, fetch and verify the files of data_manifest.yml")
@@ -22,13 +25,21 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("names", nargs="+", metavar="NAME")
     data_sub.add_parser("verify", help="re-hash every cached or shipped file")
     table = data_sub.add_parser("table", help="the README's data table, generated from the manifest")
-    table.add_argument("--update", metavar="README", help="rewrite the table between the data-table markers of this file")
+    table.add_argument(
+        "--update", metavar="README", help="rewrite the table between the data-table markers of this file"
+    )
 
     rep = sub.add_parser("reproduce", help="run the notebooks in order with papermill")
-    rep.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE, help=f"run size (default {DEFAULT_PROFILE})")
+    rep.add_argument(
+        "--profile", choices=PROFILES, default=DEFAULT_PROFILE, help=f"run size (default {DEFAULT_PROFILE})"
+    )
     rep.add_argument("--only", nargs="+", metavar="NAME", help="run just these notebooks, e.g. 04_evaluate")
     rep.add_argument("--out", default="results", help="results root; output goes to OUT/PROFILE/ (default results)")
-    rep.add_argument("--in-place", action="store_true", help="also refresh the committed notebooks in notebooks/ with the executed, scrubbed ones")
+    rep.add_argument(
+        "--in-place",
+        action="store_true",
+        help="also refresh the committed notebooks in notebooks/ with the executed, scrubbed ones",
+    )
     rep.add_argument("--no-progress", action="store_true", help="do not echo the notebooks' progress lines")
 
     sim = sub.add_parser("simulate", help="simulate a dataset (the engine of notebook 01) into a Zarr store")
@@ -36,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
     sim.add_argument("--n-structures", type=int, default=None, help="override the profile's number of structures")
     sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--scheduler", default=None, help="'synchronous', or a Dask scheduler address (default: a local cluster)")
+    sim.add_argument(
+        "--scheduler", default=None, help="'synchronous', or a Dask scheduler address (default: a local cluster)"
+    )
     tr = sub.add_parser("train-unet", help="train the column-counting U-Net (runs under torchrun for DDP)")
     tr.add_argument("dataset", help="a dataset store from 'simulate'")
     tr.add_argument("weights_out", help="where the weights go (.pt); a .ckpt and .csv are kept beside it")
@@ -45,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int, default=None)
     tr.add_argument("--width", type=int, default=None)
     tr.add_argument("--lr", type=float, default=None)
-    tr.add_argument("--init", default=None, help="start from these weights ('pretrained' or a path); default: the profile's")
+    tr.add_argument(
+        "--init", default=None, help="start from these weights ('pretrained' or a path); default: the profile's"
+    )
     tr.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -58,7 +73,15 @@ def _train(args) -> int:
     from .registry import unet_setup
     from .utils import write_text
 
-    model_config, config, init = unet_setup(args.profile, steps=args.steps, batch_size=args.batch_size, width=args.width, lr=args.lr, init=args.init, seed=args.seed)
+    model_config, config, init = unet_setup(
+        args.profile,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        width=args.width,
+        lr=args.lr,
+        init=args.init,
+        seed=args.seed,
+    )
     result = train_unet(args.dataset, args.weights_out, model_config=model_config, config=config, init=init)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 writes
         out = Path(args.weights_out)
@@ -96,7 +119,10 @@ def _data(args) -> int:
         return 0
     report = data.verify()
     for row in report:
-        print(f"{row['status']:<8} {row['name']}  {row['path']}" + (f"  (sha256 {row['actual']})" if "actual" in row else ""))
+        print(
+            f"{row['status']:<8} {row['name']}  {row['path']}"
+            + (f"  (sha256 {row['actual']})" if "actual" in row else "")
+        )
     return 1 if any(r["status"] == "corrupt" for r in report) else 0
 
 
@@ -104,7 +130,9 @@ def _simulate(args) -> int:
     from .registry import simulation_setup
     from .simulation import make_dataset
 
-    config, n_structures, scheduler = simulation_setup(args.profile, n_structures=args.n_structures, scheduler=args.scheduler)
+    config, n_structures, scheduler = simulation_setup(
+        args.profile, n_structures=args.n_structures, scheduler=args.scheduler
+    )
     print(make_dataset(args.out, config, n_structures=n_structures, seed=args.seed, scheduler=scheduler))
     return 0
 
@@ -128,7 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         from .pipeline import PipelineError, run
 
         try:
-            run(profile=args.profile, out=args.out, only=args.only, in_place=args.in_place, progress=not args.no_progress)
+            run(
+                profile=args.profile,
+                out=args.out,
+                only=args.only,
+                in_place=args.in_place,
+                progress=not args.no_progress,
+            )
         except PipelineError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

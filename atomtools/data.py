@@ -99,7 +99,9 @@ def load_manifest(path: str | Path | None = None) -> dict[str, ManifestEntry]:
         raise ValueError(f"{path}: expected a top-level 'files:' list")
     entries: dict[str, ManifestEntry] = {}
     for i, item in enumerate(files):
-        where = f"{path}: files[{i}]" + (f" ({item.get('name')})" if isinstance(item, dict) and item.get("name") else "")
+        where = f"{path}: files[{i}]" + (
+            f" ({item.get('name')})" if isinstance(item, dict) and item.get("name") else ""
+        )
         if not isinstance(item, dict):
             raise ValueError(f"{where}: expected a mapping")
         missing = [k for k in _REQUIRED if k not in item]
@@ -218,15 +220,24 @@ def fetch(name: str, *, progress: bool = False) -> Path:
     if shipped is not None and shipped.is_file():
         actual = sha256(shipped)
         if actual != e.sha256:
-            raise ValueError(f"{name}: the shipped file {shipped} has sha256 {actual}, but the manifest expects {e.sha256}")
+            raise ValueError(
+                f"{name}: the shipped file {shipped} has sha256 {actual}, but the manifest expects {e.sha256}"
+            )
         return shipped
     registry = _pooch(load_manifest())
-    source = (os.environ.get("ATOMTOOLS_DATA_URL", "").rstrip("/") + "/" + e.file) if os.environ.get("ATOMTOOLS_DATA_URL") else e.url
+    source = (
+        (os.environ.get("ATOMTOOLS_DATA_URL", "").rstrip("/") + "/" + e.file)
+        if os.environ.get("ATOMTOOLS_DATA_URL")
+        else e.url
+    )
     try:
         return Path(registry.fetch(e.file, progressbar=progress))
     except ValueError as exc:
         if "hash" in str(exc).lower():
-            raise ValueError(f"{name}: the file downloaded from {source} does not match the manifest (expected sha256 {e.sha256}); nothing was kept. pooch says: {exc}") from exc
+            raise ValueError(
+                f"{name}: the file downloaded from {source} does not match the manifest (expected "
+                f"sha256 {e.sha256}); nothing was kept. pooch says: {exc}"
+            ) from exc
         raise
     except Exception as exc:
         target = cache_dir() / e.file
@@ -271,13 +282,12 @@ def markdown_table(entries: dict[str, ManifestEntry] | None = None) -> str:
         Manifest entries (default: the manifest in use).
     """
     entries = load_manifest() if entries is None else entries
-    lines = [
-        "| name | kind | size | licence | used by | what it is |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines = ["| name | kind | size | licence | used by | what it is |", "|---|---|---|---|---|---|"]
     for e in entries.values():
         size = f"{e.size / 1e6:.1f} MB" if e.size >= 1e5 else f"{e.size / 1e3:.0f} kB"
-        lines.append(f"| [`{e.name}`]({e.url}) | {e.kind} | {size} | {e.licence} | {', '.join(e.notebooks)} | {e.description} |")
+        lines.append(
+            f"| [`{e.name}`]({e.url}) | {e.kind} | {size} | {e.licence} | {', '.join(e.notebooks)} | {e.description} |"
+        )
     return "\n".join(lines)
 
 

@@ -28,16 +28,7 @@ from pathlib import Path
 from . import registry
 from .utils import atomic_path, write_json, write_text
 
-__all__ = [
-    "PipelineError",
-    "Step",
-    "repository_root",
-    "notebooks_dir",
-    "available_notebooks",
-    "plan",
-    "scrub",
-    "run",
-]
+__all__ = ["PipelineError", "Step", "repository_root", "notebooks_dir", "available_notebooks", "plan", "scrub", "run"]
 
 
 class PipelineError(RuntimeError):
@@ -125,7 +116,14 @@ def plan(profile: str, out: Path, only: list[str] | None = None, *, notebooks: P
         for param, artifact in entry.outputs.items():
             params[param] = _rel(root / registry.ARTIFACTS[artifact], folder)
             made.add(artifact)
-        steps.append(Step(name=name, source=folder / f"{name}.ipynb", output=root / "notebooks" / f"{name}.ipynb", parameters=params))
+        steps.append(
+            Step(
+                name=name,
+                source=folder / f"{name}.ipynb",
+                output=root / "notebooks" / f"{name}.ipynb",
+                parameters=params,
+            )
+        )
     return steps
 
 
@@ -145,7 +143,16 @@ def scrub(nb) -> None:
     nb.metadata.pop("widgets", None)
     pm = nb.metadata.get("papermill")
     if pm is not None:
-        for key in ("start_time", "end_time", "duration", "input_path", "output_path", "parameters", "environment_variables", "exception"):
+        for key in (
+            "start_time",
+            "end_time",
+            "duration",
+            "input_path",
+            "output_path",
+            "parameters",
+            "environment_variables",
+            "exception",
+        ):
             pm.pop(key, None)
     cells = []
     for cell in nb.cells:
@@ -161,7 +168,11 @@ def scrub(nb) -> None:
                     if "application/vnd.jupyter.widget-view+json" in data:
                         continue
                     data.pop("application/vnd.jupyter.widget-state+json", None)
-                if output.get("output_type") == "stream" and output.get("name") == "stderr" and "\r" in "".join(output.get("text", "")):
+                if (
+                    output.get("output_type") == "stream"
+                    and output.get("name") == "stderr"
+                    and "\r" in "".join(output.get("text", ""))
+                ):
                     continue  # a text progress bar
                 outputs.append(output)
             cell.outputs = outputs
@@ -191,7 +202,15 @@ class _Echo:
         self.stream.flush()
 
 
-def run(*, profile: str = "quick", out: str | Path = "results", only: list[str] | None = None, in_place: bool = False, progress: bool = True, notebooks: str | Path | None = None) -> dict:
+def run(
+    *,
+    profile: str = "quick",
+    out: str | Path = "results",
+    only: list[str] | None = None,
+    in_place: bool = False,
+    progress: bool = True,
+    notebooks: str | Path | None = None,
+) -> dict:
     """Execute the notebooks in order; return the merged metrics.
 
     Parameters
@@ -254,7 +273,8 @@ def run(*, profile: str = "quick", out: str | Path = "results", only: list[str] 
                 )
             except PapermillExecutionError as exc:
                 raise PipelineError(
-                    f"{step.name}: cell {exc.exec_count} (cell index {exc.cell_index}) raised {exc.ename}: {exc.evalue}. "
+                    f"{step.name}: cell {exc.exec_count} (cell index {exc.cell_index}) raised "
+                    f"{exc.ename}: {exc.evalue}. "
                     f"The executed notebook with the traceback is {step.output}"
                 ) from exc
             timings[step.name] = time.perf_counter() - start
@@ -285,7 +305,12 @@ def _format(value) -> str:
 
 def _write_summary(root: Path, profile: str, metrics: dict) -> None:
     """``summary.md``: per notebook its runtime and the results it names as its headline."""
-    lines = [f"# atomtools results, profile `{profile}`", "", "| notebook | runtime | headline results |", "|---|---|---|"]
+    lines = [
+        f"# atomtools results, profile `{profile}`",
+        "",
+        "| notebook | runtime | headline results |",
+        "|---|---|---|",
+    ]
     for name in registry.names():
         if name in metrics:
             m = metrics[name]
@@ -293,6 +318,10 @@ def _write_summary(root: Path, profile: str, metrics: dict) -> None:
             lines.append(f"| {name} | {m.get('runtime_s', float('nan')) / 60:.1f} min | {headline} |")
     prov = next((m["provenance"] for m in metrics.values() if isinstance(m, dict) and "provenance" in m), None)
     if prov:
-        lines += ["", f"Revision `{prov.get('revision')}`, profile `{profile}`; seeds and the sha256 of every input are in `metrics.json`."]
+        lines += [
+            "",
+            f"Revision `{prov.get('revision')}`, profile `{profile}`; seeds and the sha256 of every "
+            "input are in `metrics.json`.",
+        ]
     lines += ["", "Figures: `figures/`; every number: `metrics.json`; executed notebooks: `notebooks/`.", ""]
     write_text(root / "summary.md", "\n".join(lines))

@@ -36,7 +36,9 @@ __all__ = [
 ]
 
 
-def save(fig, figures_dir: str | Path | None, name: str, *, provenance: dict | None = None, dpi: int = 110) -> Path | None:
+def save(
+    fig, figures_dir: str | Path | None, name: str, *, provenance: dict | None = None, dpi: int = 110
+) -> Path | None:
     """Save ``fig`` as ``figures_dir/name.png`` atomically; nothing when ``figures_dir`` is None.
 
     Parameters
@@ -56,10 +58,18 @@ def save(fig, figures_dir: str | Path | None, name: str, *, provenance: dict | N
     if figures_dir is None:
         return None
     path = Path(figures_dir) / f"{name}.png"
-    note = fig.text(0.005, 0.002, footer(provenance), fontsize=6, color="0.45", ha="left", va="bottom") if provenance else None
+    note = (
+        fig.text(0.005, 0.002, footer(provenance), fontsize=6, color="0.45", ha="left", va="bottom")
+        if provenance
+        else None
+    )
     try:
         with atomic_path(path, suffix=".png") as tmp:
-            metadata = {"Software": "atomtools", "Description": json.dumps(provenance, sort_keys=True)} if provenance else {"Software": "atomtools"}
+            metadata = (
+                {"Software": "atomtools", "Description": json.dumps(provenance, sort_keys=True)}
+                if provenance
+                else {"Software": "atomtools"}
+            )
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=metadata)
     finally:
         if note is not None:
@@ -97,11 +107,50 @@ def class_cmap(n_classes: int):
     n_classes : int
         Classes, background included.
     """
-    from matplotlib.colors import ListedColormap
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     colors = plt.get_cmap("viridis")(np.linspace(0, 1, max(n_classes - 1, 1)))
     return ListedColormap(np.vstack([[0, 0, 0, 1], colors]))
+
+
+def _gray(ax, image, ext, title: str) -> None:
+    ax.imshow(image, cmap="gray", origin="lower", extent=ext)
+    ax.set_title(title)
+
+
+def _classes(ax, classes, n_classes: int, ext, title: str):
+    im = ax.imshow(
+        classes,
+        cmap=class_cmap(n_classes),
+        vmin=-0.5,
+        vmax=n_classes - 0.5,
+        origin="lower",
+        extent=ext,
+        interpolation="nearest",
+    )
+    ax.set_title(title)
+    return im
+
+
+def _done(fig, title: str = "", *, bare=None):
+    """Title, no ticks on the ``bare`` axes (images), tight layout; the figure back."""
+    if bare is not None:
+        _bare(bare)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _bare(axes) -> None:
+    for ax in np.ravel(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def _name(names, channel: int) -> str:
+    return names[channel] if names and channel < len(names) else f"channel {channel}"
 
 
 def _extent(shape, sampling):
@@ -129,13 +178,10 @@ def show_model(atoms, *, title: str = ""):
     axes[1].set_title("side view (beam upward)")
     for ax in axes:
         ax.set_xlabel("Å")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _done(fig, title)
 
 
-def ground_truth_figure(clean, noisy, labels, table, *, sampling: float, n_classes: int, title: str = ""):
+def ground_truth_figure(clean, noisy, labels, table, *, sampling: float, n_classes: int, names=None, title: str = ""):
     """The source work's Figure 1 a-c: clean image, noisy image, target, with the columns marked.
 
     Parameters
@@ -150,6 +196,8 @@ def ground_truth_figure(clean, noisy, labels, table, *, sampling: float, n_class
         Pixel size [Å].
     n_classes : int
         Label classes, background included.
+    names : sequence of str, optional
+        Element of each label channel (``material.channel_names``).
     title : str
         Figure title.
     """
@@ -157,28 +205,26 @@ def ground_truth_figure(clean, noisy, labels, table, *, sampling: float, n_class
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
     ext = _extent(clean.shape, sampling)
-    axes[0].imshow(clean, cmap="gray", origin="lower", extent=ext)
-    axes[0].set_title("clean image")
-    axes[1].imshow(noisy, cmap="gray", origin="lower", extent=ext)
-    axes[1].set_title("noisy input")
-    cmap = class_cmap(n_classes)
-    im = axes[2].imshow(labels[0], cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin="lower", extent=ext, interpolation="nearest")
-    axes[2].set_title("target: Ce atoms per column")
-    fig.colorbar(im, ax=axes[2], fraction=0.046, label="atoms")
-    if labels.shape[0] > 1:
-        im = axes[3].imshow(labels[1], cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin="lower", extent=ext, interpolation="nearest")
-        axes[3].set_title("target: O atoms per column")
-        fig.colorbar(im, ax=axes[3], fraction=0.046, label="atoms")
+    _gray(axes[0], clean, ext, "clean image")
+    _gray(axes[1], noisy, ext, "noisy input")
+    for ch in range(min(2, labels.shape[0])):
+        im = _classes(axes[2 + ch], labels[ch], n_classes, ext, f"target: {_name(names, ch)} atoms per column")
+        fig.colorbar(im, ax=axes[2 + ch], fraction=0.046, label="atoms")
     for ch, marker in ((0, "o"), (1, ".")):
         sub = table[table.channel == ch]
-        axes[0].scatter(sub.x, sub.y, s=14 if ch == 0 else 4, facecolors="none" if ch == 0 else "tab:red", edgecolors="tab:orange" if ch == 0 else None, linewidths=0.6, marker=marker)
+        axes[0].scatter(
+            sub.x,
+            sub.y,
+            s=14 if ch == 0 else 4,
+            facecolors="none" if ch == 0 else "tab:red",
+            edgecolors="tab:orange" if ch == 0 else None,
+            linewidths=0.6,
+            marker=marker,
+        )
     for ax in axes:
         ax.set_xlabel("x [Å]")
     axes[0].set_ylabel("y [Å]")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _done(fig, title)
 
 
 def dose_figure(noisy_stack, doses, snrs, *, sampling: float):
@@ -204,10 +250,7 @@ def dose_figure(noisy_stack, doses, snrs, *, sampling: float):
     for ax, img, d, s in zip(axes, noisy_stack, doses, snrs):
         ax.imshow(img, cmap="gray", origin="lower", extent=ext)
         ax.set_title(f"{d:g} e/Å², SNR {s:.2f}")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+    return _done(fig, bare=axes)
 
 
 def parameter_figure(params):
@@ -227,8 +270,8 @@ def parameter_figure(params):
         ("Cs", "Cs [µm]", False),
         ("focal_spread", "focal spread σ [Å]", False),
         ("tilt", "mistilt [°]", False),
-        ("mean_count", "mean Ce atoms per column", False),
-        ("max_count", "thickest Ce column [atoms]", False),
+        ("mean_count", "mean atoms per principal column", False),
+        ("max_count", "thickest principal column [atoms]", False),
         ("size", "particle size [Å]", False),
     ]
     fig, axes = plt.subplots(2, 5, figsize=(19, 7))
@@ -248,8 +291,7 @@ def parameter_figure(params):
     axes[-1].tick_params(axis="x", rotation=30)
     for ax in axes:
         ax.set_ylabel("images")
-    fig.tight_layout()
-    return fig
+    return _done(fig)
 
 
 def samples_figure(dataset, indices, *, n_classes: int):
@@ -274,13 +316,16 @@ def samples_figure(dataset, indices, *, n_classes: int):
         p = dataset.image_params(int(i))
         axes[0, j].imshow(dataset.noisy[int(i)], cmap="gray", origin="lower")
         axes[0, j].set_title(f"#{i} {p['profile']}, {p['dose']:.0f} e/Å²", fontsize=9)
-        axes[1, j].imshow(dataset.labels[int(i)][0], cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin="lower", interpolation="nearest")
+        axes[1, j].imshow(
+            dataset.labels[int(i)][0],
+            cmap=cmap,
+            vmin=-0.5,
+            vmax=n_classes - 0.5,
+            origin="lower",
+            interpolation="nearest",
+        )
         axes[1, j].set_title(f"max {p['max_count']} atoms, tilt {p['tilt']:.1f}°", fontsize=9)
-        for ax in axes[:, j]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+    return _done(fig, bare=axes)
 
 
 def training_figure(history):
@@ -297,7 +342,9 @@ def training_figure(history):
     h = pd.DataFrame(history)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     axes[0].plot(h.step, h.loss, color="0.7", lw=0.8, label="batch")
-    axes[0].plot(h.step, h.loss.rolling(max(1, len(h) // 30), min_periods=1).mean(), color="tab:blue", label="running mean")
+    axes[0].plot(
+        h.step, h.loss.rolling(max(1, len(h) // 30), min_periods=1).mean(), color="tab:blue", label="running mean"
+    )
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("weighted cross-entropy")
     axes[0].set_yscale("log")
@@ -310,55 +357,35 @@ def training_figure(history):
     axes[1].set_ylabel("validation accuracy")
     axes[1].set_ylim(0, 1.02)
     axes[1].legend()
-    fig.tight_layout()
-    return fig
+    return _done(fig)
 
 
-def prediction_figure(clean, noisy, labels, maps, *, sampling: float, n_classes: int, title: str = ""):
+def prediction_figure(clean, noisy, labels, maps, *, sampling: float, n_classes: int, names=None, title: str = ""):
     """The source work's Figure 1: clean, noisy input, target, network output, confidence.
 
     Parameters
     ----------
-    clean, noisy : numpy.ndarray
-        Clean and noisy image (H, W).
-    labels : numpy.ndarray
-        (channels, H, W) true label maps.
     maps : dict
         Retrieval maps (``classes``, ``confidence``).
-    sampling : float
-        Pixel size [Å].
-    n_classes : int
-        Label classes, background included.
-    title : str
-        Figure title.
+    clean, noisy, labels, sampling, n_classes, names, title
+        As for :func:`ground_truth_figure`.
     """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 5, figsize=(20, 4.2))
     ext = _extent(clean.shape, sampling)
-    cmap = class_cmap(n_classes)
-    axes[0].imshow(clean, cmap="gray", origin="lower", extent=ext)
-    axes[0].set_title("clean")
-    axes[1].imshow(noisy, cmap="gray", origin="lower", extent=ext)
-    axes[1].set_title("noisy input")
-    axes[2].imshow(labels[0], cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin="lower", extent=ext, interpolation="nearest")
-    axes[2].set_title("target (Ce atoms per column)")
-    im = axes[3].imshow(maps["classes"][0], cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin="lower", extent=ext, interpolation="nearest")
-    axes[3].set_title("network output")
+    _gray(axes[0], clean, ext, "clean")
+    _gray(axes[1], noisy, ext, "noisy input")
+    _classes(axes[2], labels[0], n_classes, ext, f"target ({_name(names, 0)} atoms per column)")
+    im = _classes(axes[3], maps["classes"][0], n_classes, ext, "network output")
     fig.colorbar(im, ax=axes[3], fraction=0.046, label="atoms")
     im = axes[4].imshow(maps["confidence"][0], cmap="magma", vmin=0, vmax=1, origin="lower", extent=ext)
     axes[4].set_title("confidence")
     fig.colorbar(im, ax=axes[4], fraction=0.046)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _done(fig, title, bare=axes)
 
 
-def counts_figure(examples, *, sampling: float, n_max: int = 12):
+def counts_figure(examples, *, sampling: float, n_max: int = 12, names=None):
     """The source work's Figure 2: noisy input, network counts, ground truth; one row per example.
 
     Parameters
@@ -369,6 +396,8 @@ def counts_figure(examples, *, sampling: float, n_max: int = 12):
         Pixel size [Å].
     n_max : int
         Top of the colour scale [atoms].
+    names : sequence of str, optional
+        Element of each label channel (the first is shown).
     """
     import matplotlib.pyplot as plt
 
@@ -383,13 +412,9 @@ def counts_figure(examples, *, sampling: float, n_max: int = 12):
             ax.imshow(ex["noisy"], cmap="gray", origin="lower", extent=ext, alpha=0.35)
             ce = table[table.channel == 0]
             sc = ax.scatter(ce.x, ce.y, c=ce["count"], cmap="viridis", norm=norm, s=40, edgecolors="k", linewidths=0.3)
-            ax.set_title(f"{title}: {len(ce)} Ce columns, {int(ce['count'].sum())} atoms")
-        fig.colorbar(sc, ax=row[2], fraction=0.046, label="Ce atoms per column")
-        for ax in row:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+            ax.set_title(f"{title}: {len(ce)} {_name(names, 0)} columns, {int(ce['count'].sum())} atoms")
+        fig.colorbar(sc, ax=row[2], fraction=0.046, label=f"{_name(names, 0)} atoms per column")
+    return _done(fig, bare=axes)
 
 
 def dose_figure_scores(summary):
@@ -402,7 +427,13 @@ def dose_figure_scores(summary):
     """
     import matplotlib.pyplot as plt
 
-    panels = [("f1", "column detection F1"), ("exact", "exact count accuracy"), ("within_one", "count within ±1"), ("recovered_fraction", "true atoms recovered"), ("atom_precision", "predicted atoms that are real")]
+    panels = [
+        ("f1", "column detection F1"),
+        ("exact", "exact count accuracy"),
+        ("within_one", "count within ±1"),
+        ("recovered_fraction", "true atoms recovered"),
+        ("atom_precision", "predicted atoms that are real"),
+    ]
     fig, axes = plt.subplots(1, len(panels), figsize=(18, 3.9))
     for ax, (key, label) in zip(axes, panels):
         for method, style in (("network", "o-"), ("baseline", "s--")):
@@ -415,8 +446,7 @@ def dose_figure_scores(summary):
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.tight_layout()
-    return fig
+    return _done(fig)
 
 
 def thickness_figure(columns, *, dose: float):
@@ -438,14 +468,13 @@ def thickness_figure(columns, *, dose: float):
         if len(m):
             acc = m.assign(ok=m.true == m.pred).groupby("true").ok.mean()
             ax.plot(acc.index, acc.values, style, label=method)
-    ax.set_xlabel("true Ce atoms in the column")
+    ax.set_xlabel("true atoms in the (principal) column")
     ax.set_ylabel("exact count accuracy")
     ax.set_ylim(0, 1.02)
     ax.set_title(f"{dose:g} e/Å²")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    return fig
+    return _done(fig)
 
 
 def reliability_figure(curves: dict, eces: dict):
@@ -469,8 +498,7 @@ def reliability_figure(curves: dict, eces: dict):
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _done(fig)
 
 
 def batch_figure(sample: dict):
@@ -487,13 +515,9 @@ def batch_figure(sample: dict):
     axes[0].imshow(sample["x"][0], cmap="gray", origin="lower")
     axes[0].set_title(f"noisy input, {sample['dose']:.0f} e/Å²")
     im = axes[1].imshow(1 - sample["target"][0, 0], cmap="viridis", vmin=0, vmax=1, origin="lower")
-    axes[1].set_title("Ce target: P(column of the true count)")
+    axes[1].set_title("first head target: P(column of the true count)")
     fig.colorbar(im, ax=axes[1], fraction=0.046)
     im = axes[2].imshow(sample["weights"], cmap="magma", origin="lower")
     axes[2].set_title("loss weights")
     fig.colorbar(im, ax=axes[2], fraction=0.046)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+    return _done(fig, bare=axes)

@@ -28,6 +28,7 @@ __all__ = [
     "ARTIFACTS",
     "Notebook",
     "NOTEBOOKS",
+    "profile_table",
     "names",
     "notebook",
     "current_profile",
@@ -75,41 +76,81 @@ class Notebook:
 
     def __post_init__(self):
         if set(self.sizes) != set(PROFILES):
-            raise ValueError(f"notebook {self.name}: sizes must be given for every profile {PROFILES}, got {sorted(self.sizes)}")
+            raise ValueError(
+                f"notebook {self.name}: sizes must be given for every profile {PROFILES}, got {sorted(self.sizes)}"
+            )
         for param, artifact in {**self.inputs, **self.outputs}.items():
             if artifact not in ARTIFACTS:
-                raise ValueError(f"notebook {self.name}: parameter {param} names an unknown artifact {artifact!r}; known: {sorted(ARTIFACTS)}")
+                raise ValueError(
+                    f"notebook {self.name}: parameter {param} names an unknown artifact "
+                    f"{artifact!r}; known: {sorted(ARTIFACTS)}"
+                )
+
+
+def profile_table(names: tuple[str, ...], **rows: tuple) -> dict[str, dict]:
+    """Sizes per profile from a table: one tuple of values per profile, in the order of ``names``.
+
+    Parameters
+    ----------
+    names : tuple of str
+        The parameters the profile decides.
+    **rows : tuple
+        ``smoke=(...)``, ``quick=(...)``, ``paper=(...)``: their values.
+
+    Examples
+    --------
+    >>> profile_table(("steps", "crop"), smoke=(4, 64), quick=(600, 128), paper=(60000, 256))["quick"]
+    {'steps': 600, 'crop': 128}
+    """
+    for profile, values in rows.items():
+        if len(values) != len(names):
+            raise ValueError(f"profile {profile}: {len(values)} values for {len(names)} names {names}")
+    return {profile: dict(zip(names, values)) for profile, values in rows.items()}
 
 
 NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook(
         "01_simulate",
         outputs={"out": "train_dataset"},
-        sizes={
-            "smoke": {"n_structures": 2, "images_per_structure": 2, "shape": (128, 128), "size": (8.0, 12.0), "thickness": (1, 6), "frozen_phonons": 0, "scheduler": "synchronous"},
-            "quick": {"n_structures": 160, "images_per_structure": 8, "shape": (256, 256), "size": (15.0, 34.0), "thickness": (1, 12), "frozen_phonons": 0, "scheduler": None},
-            "paper": {"n_structures": 3000, "images_per_structure": 16, "shape": (320, 320), "size": (15.0, 40.0), "thickness": (1, 12), "frozen_phonons": 8, "scheduler": None},
-        },
+        sizes=profile_table(
+            ("n_structures", "images_per_structure", "shape", "size", "thickness", "frozen_phonons", "scheduler"),
+            smoke=(2, 2, (128, 128), (8.0, 12.0), (1, 6), 0, "synchronous"),
+            quick=(160, 8, (256, 256), (15.0, 34.0), (1, 12), 0, None),
+            paper=(3000, 16, (320, 320), (15.0, 40.0), (1, 12), 8, None),
+        ),
     ),
     Notebook(
         "02_train_unet",
         inputs={"dataset": "train_dataset"},
         outputs={"weights_out": "unet_weights"},
-        sizes={
-            "smoke": {"steps": 4, "batch_size": 2, "crop": 64, "width": 16, "depth": 3, "stem": 2, "lr": 1e-3, "init": "pretrained", "validate_every": 2, "validation_images": 2},
-            "quick": {"steps": 600, "batch_size": 8, "crop": 128, "width": 16, "depth": 3, "stem": 2, "lr": 1e-3, "init": "pretrained", "validate_every": 100, "validation_images": 32},
-            "paper": {"steps": 60000, "batch_size": 32, "crop": 256, "width": 16, "depth": 3, "stem": 2, "lr": 5e-3, "init": "random", "validate_every": 1000, "validation_images": 512},
-        },
+        sizes=profile_table(
+            (
+                "steps",
+                "batch_size",
+                "crop",
+                "width",
+                "depth",
+                "stem",
+                "lr",
+                "init",
+                "validate_every",
+                "validation_images",
+            ),
+            smoke=(4, 2, 64, 16, 3, 2, 1e-3, "pretrained", 2, 2),
+            quick=(600, 8, 128, 16, 3, 2, 1e-3, "pretrained", 100, 32),
+            paper=(60000, 32, 256, 16, 3, 2, 5e-3, "random", 1000, 512),
+        ),
     ),
     Notebook(
         "04_evaluate",
         inputs={"weights": "unet_weights", "train_dataset": "train_dataset"},
         outputs={"test_out": "test_dataset"},
-        sizes={
-            "smoke": {"n_structures": 2, "images_per_structure": 2, "shape": (128, 128), "doses": (300.0, 3000.0), "calibration_images": 4},
-            "quick": {"n_structures": 16, "images_per_structure": 4, "shape": (256, 256), "doses": (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), "calibration_images": 32},
-            "paper": {"n_structures": 300, "images_per_structure": 8, "shape": (320, 320), "doses": (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), "calibration_images": 512},
-        },
+        sizes=profile_table(
+            ("n_structures", "images_per_structure", "shape", "doses", "calibration_images"),
+            smoke=(2, 2, (128, 128), (300.0, 3000.0), 4),
+            quick=(16, 4, (256, 256), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 32),
+            paper=(300, 8, (320, 320), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 512),
+        ),
     ),
 )
 
@@ -178,17 +219,17 @@ def resolve(name: str, profile: str, **overrides) -> dict:
 
     Parameters
     ----------
-    name : str
-        Notebook name.
-    profile : {"smoke", "quick", "paper"}
-        Run size.
+    name, profile : str
+        As for :func:`settings`.
     **overrides
         Sizes set explicitly (``None``: keep the profile's).
 
     Examples
     --------
-    >>> resolve("02_train_unet", "smoke", steps=10, crop=None)["steps"], resolve("02_train_unet", "smoke", crop=None)["crop"]
-    (10, 64)
+    >>> resolve("02_train_unet", "smoke", steps=10, crop=None)["steps"]
+    10
+    >>> resolve("02_train_unet", "smoke", crop=None)["crop"]
+    64
     """
     out = settings(name, profile)
     out.update({k: v for k, v in overrides.items() if v is not None})
@@ -249,7 +290,9 @@ def split(sizes: dict, cls) -> tuple[object, dict]:
     return cls(**mine), {k: v for k, v in sizes.items() if k not in names_}
 
 
-def simulation_setup(profile: str, *, n_structures: int | None = None, scheduler: str | None = None, **overrides) -> tuple[object, int, str | None]:
+def simulation_setup(
+    profile: str, *, n_structures: int | None = None, scheduler: str | None = None, **overrides
+) -> tuple[object, int, str | None]:
     """The training-set simulation at a profile: (SimulationConfig, n_structures, scheduler).
 
     Parameters
@@ -270,7 +313,9 @@ def simulation_setup(profile: str, *, n_structures: int | None = None, scheduler
     """
     from .simulation import SimulationConfig
 
-    config, rest = split(resolve("01_simulate", profile, n_structures=n_structures, scheduler=scheduler, **overrides), SimulationConfig)
+    config, rest = split(
+        resolve("01_simulate", profile, n_structures=n_structures, scheduler=scheduler, **overrides), SimulationConfig
+    )
     n, chosen = int(rest.pop("n_structures")), rest.pop("scheduler")
     if rest:
         raise ValueError(f"unknown simulation parameters {sorted(rest)}")

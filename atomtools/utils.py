@@ -18,10 +18,11 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
-from typing import Iterator
 
-__all__ = ["atomic_path", "write_text", "write_json", "progress_bar"]
+__all__ = ["atomic_path", "write_text", "write_json", "progress_bar", "jsonable", "Record"]
 
 
 def progress_bar(*args, **kwargs):
@@ -117,3 +118,69 @@ def write_json(path: str | Path, obj) -> Path:
         ``path``.
     """
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
+
+
+def jsonable(value):
+    """``value`` with dataclasses as dicts and tuples as lists, recursively (JSON's own shapes).
+
+    Parameters
+    ----------
+    value : object
+        A dataclass, dict, list, tuple or scalar.
+
+    Examples
+    --------
+    >>> jsonable({"shape": (2, 3), "groups": ((1,), (2,))})
+    {'shape': [2, 3], 'groups': [[1], [2]]}
+    """
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _tuples(value):
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+class Record:
+    """Mixin for the settings dataclasses that are stored as JSON (datasets, weights, checkpoints).
+
+    :meth:`to_dict` gives JSON's shapes (lists for tuples, nested dataclasses as dicts)
+    and :meth:`from_dict` inverts it (lists become tuples again). A subclass with
+    ``strict = False`` ignores unknown keys (settings written by another version);
+    otherwise they are refused, named.
+    """
+
+    strict = True
+
+    def to_dict(self) -> dict:
+        """JSON-able form; :meth:`from_dict` inverts it."""
+        return jsonable(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """An instance from :meth:`to_dict`'s form (or a subset of the fields).
+
+        Parameters
+        ----------
+        d : dict
+            Field values; lists become tuples.
+
+        Raises
+        ------
+        ValueError
+            For unknown keys, naming them and the known ones (unless ``strict`` is False).
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown and cls.strict:
+            raise ValueError(f"unknown {cls.__name__} parameters: {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**{k: _tuples(v) for k, v in d.items() if k in names})

@@ -23,26 +23,34 @@ import numpy as np
 import torch
 
 from atomtools.columns import load_retriever, predict_maps, retrieve
-from atomtools.imaging import normalize
+from atomtools.core.imaging import normalize
 
 
 def naive(model, frame: np.ndarray, heads) -> np.ndarray:
     with torch.no_grad():
         logits = model(torch.from_numpy(frame)[None, None])
-    return np.stack([torch.softmax(p, dim=1).argmax(1)[0].numpy() for p in torch.split(logits, list(heads), dim=1)]).astype(np.uint8)
+    return np.stack(
+        [torch.softmax(p, dim=1).argmax(1)[0].numpy() for p in torch.split(logits, list(heads), dim=1)]
+    ).astype(np.uint8)
 
 
 def simulated_frame(size: int, *, sampling: float, dose: float = 1000.0) -> np.ndarray:
     """A size x size HRTEM frame of CeO2 particles (abTEM), at the model's sampling."""
-    from atomtools.imaging import Optics, poisson_noise
-    from atomtools.simulate import exit_waves, images_from_exit_waves
-    from atomtools.imaging import fft_friendly_size
-    from atomtools.structures import ParticleSpec, build
+    from atomtools.core.imaging import Optics, fft_friendly_size, poisson_noise
+    from atomtools.core.structures import ParticleSpec, build
+    from atomtools.simulation import exit_waves, images_from_exit_waves
 
     extent = (size * sampling, size * sampling)
-    atoms = build(ParticleSpec(profile="stepped", size=0.55 * extent[0], n_min=2, n_max=9, profile_width=8.0, rotation=20.0, seed=1), extent=extent)
+    atoms = build(
+        ParticleSpec(
+            profile="stepped", size=0.55 * extent[0], n_min=2, n_max=9, profile_width=8.0, rotation=20.0, seed=1
+        ),
+        extent=extent,
+    )
     gpts = fft_friendly_size(int(extent[0] / 0.05))
-    clean = images_from_exit_waves(exit_waves(atoms, gpts=(gpts, gpts), energy=300e3), extent=extent, optics=[Optics()], shape=(size, size))[0]
+    clean = images_from_exit_waves(
+        exit_waves(atoms, gpts=(gpts, gpts), energy=300e3), extent=extent, optics=[Optics()], shape=(size, size)
+    )[0]
     return poisson_noise(clean, dose=dose, sampling=sampling, rng=np.random.default_rng(0))
 
 
@@ -52,8 +60,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="time spent per size and method")
     args = parser.parse_args()
 
-    from atomtools.train import load_model
     from atomtools.data import fetch
+    from atomtools.models import load_model
 
     path = fetch("unet-ceo2") if args.weights == "pretrained" else args.weights
     model, meta = load_model(path)
@@ -68,13 +76,21 @@ def main() -> None:
         t_naive = t_ours = t_full = 0.0
         n = 0
         while t_naive < args.seconds:
-            t = time.perf_counter(); naive(model, frame, heads); t_naive += time.perf_counter() - t
-            t = time.perf_counter(); predict_maps(frame, ret); t_ours += time.perf_counter() - t
-            t = time.perf_counter(); retrieve(frame, sampling=meta["sampling"], model=ret); t_full += time.perf_counter() - t
+            t = time.perf_counter()
+            naive(model, frame, heads)
+            t_naive += time.perf_counter() - t
+            t = time.perf_counter()
+            predict_maps(frame, ret)
+            t_ours += time.perf_counter() - t
+            t = time.perf_counter()
+            retrieve(frame, sampling=meta["sampling"], model=ret)
+            t_full += time.perf_counter() - t
             n += 1
         ratios[size] = t_naive / t_ours
-        print(f"{size} x {size}: naive {n / t_naive:5.2f} frames/s, atomtools maps {n / t_ours:5.2f} frames/s, "
-              f"retrieve (maps + columns) {n / t_full:5.2f} frames/s; same classes on {agree:.4%} of pixels")
+        print(
+            f"{size} x {size}: naive {n / t_naive:5.2f} frames/s, atomtools maps {n / t_ours:5.2f} frames/s, "
+            f"retrieve (maps + columns) {n / t_full:5.2f} frames/s; same classes on {agree:.4%} of pixels"
+        )
     print(f"1024 x 1024 ratio: {ratios[1024]:.2f}x")
     print("(frames: simulated CeO2 particles at 1000 e/Å²)")
     print(f"512 x 512 ratio: {ratios[512]:.2f}x")

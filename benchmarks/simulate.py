@@ -20,16 +20,26 @@ import time
 
 import numpy as np
 
-from atomtools import profiles
-from atomtools.imaging import poisson_noise
-from atomtools.simulate import SimulationConfig, exit_waves, fitted_build, images_from_exit_waves, reference_image, sample_task
+from atomtools import registry
+from atomtools.core.imaging import poisson_noise
+from atomtools.simulation import (
+    SimulationConfig,
+    exit_waves,
+    fitted_build,
+    images_from_exit_waves,
+    reference_image,
+    sample_task,
+)
 
 
 def ours(task, config):
     _, atoms = fitted_build(task.spec, config.extent)
     waves = exit_waves(atoms, gpts=config.sim_gpts, energy=config.energy, slice_thickness=config.slice_thickness)
     clean = images_from_exit_waves(waves, extent=config.extent, optics=task.optics, shape=config.shape)
-    noisy = [poisson_noise(c, dose=d, sampling=config.sampling, rng=np.random.default_rng(s)) for c, d, s in zip(clean, task.doses, task.noise_seeds)]
+    noisy = [
+        poisson_noise(c, dose=d, sampling=config.sampling, rng=np.random.default_rng(s))
+        for c, d, s in zip(clean, task.doses, task.noise_seeds)
+    ]
     return clean, noisy
 
 
@@ -50,8 +60,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    sizes = profiles.settings("01_simulate", "quick")
-    config = SimulationConfig(shape=tuple(sizes["shape"]), images_per_structure=sizes["images_per_structure"], size=tuple(sizes["size"]), thickness=tuple(sizes["thickness"]))
+    sizes = registry.settings("01_simulate", "quick")
+    config = SimulationConfig(
+        shape=tuple(sizes["shape"]),
+        images_per_structure=sizes["images_per_structure"],
+        size=tuple(sizes["size"]),
+        thickness=tuple(sizes["thickness"]),
+    )
     tasks = [sample_task(config, seed=args.seed, index=i) for i in range(args.structures)]
     ours(tasks[0], config)  # warm-up: FFTW plans, imports
     t_ours = t_plain = 0.0
@@ -66,7 +81,10 @@ def main() -> None:
         t_plain += time.perf_counter() - t
         worst = max(worst, float(np.abs(a - b).max()))
         n_images += len(task.optics)
-    print(f"quick profile: {config.shape} px at {config.sampling} Å/px, multislice grid {config.sim_gpts}, {config.images_per_structure} images per structure")
+    print(
+        f"quick profile: {config.shape} px at {config.sampling} Å/px, multislice grid "
+        f"{config.sim_gpts}, {config.images_per_structure} images per structure"
+    )
     print(f"{args.structures} structures, {n_images} images; largest clean-image difference {worst:.1e} (same images)")
     print(f"plain abTEM loop (one multislice per image): {n_images / t_plain:6.2f} images/s")
     print(f"atomtools (one multislice per structure):    {n_images / t_ours:6.2f} images/s")

@@ -123,7 +123,7 @@ def test_there_is_no_import_cycle():
             if t == group(m) or m.startswith(t + "."):
                 continue  # a module reading its own package's front door is a re-export, not a cycle
             if state.get(t) == 1:
-                cycles.append(" -> ".join(stack[stack.index(t):] + [t]))
+                cycles.append(" -> ".join(stack[stack.index(t) :] + [t]))
             elif t in GRAPH and not state.get(t):
                 visit(t)
         stack.pop()
@@ -150,7 +150,9 @@ def test_all_lists_every_public_definition(name):
     module = importlib.import_module(name)
     assert hasattr(module, "__all__"), f"{name} has no __all__"
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
-    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")}
+    defined = {
+        n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")
+    }
     missing = defined - set(module.__all__)
     assert not missing, f"{name}.__all__ misses {sorted(missing)}"
     unknown = [n for n in module.__all__ if not hasattr(module, n)]
@@ -165,7 +167,9 @@ def test_public_functions_document_their_parameters(name):
         obj = getattr(module, attr)
         if not inspect.isfunction(obj) or obj.__module__ != name:
             continue
-        params = [p for p in inspect.signature(obj).parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        params = [
+            p for p in inspect.signature(obj).parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
         if params and "Parameters\n    ----------" not in (obj.__doc__ or ""):
             undocumented.append(attr)
     assert not undocumented, f"{name}: no numpydoc Parameters section in {undocumented}"

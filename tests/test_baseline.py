@@ -18,14 +18,27 @@ def thin_images():
     """Thin stepped particles, 1-4 atoms per column."""
     out = []
     for seed in range(3):
-        atoms = build(ParticleSpec(profile="stepped", size=20.0, n_min=1, n_max=4, profile_width=6.0, rotation=30.0 * seed, seed=seed), extent=(30.72, 30.72))
-        clean = images_from_exit_waves(exit_waves(atoms, gpts=(640, 640), energy=300e3), extent=(30.72, 30.72), optics=[Optics(defocus=-50.0)], shape=(192, 192))[0]
+        atoms = build(
+            ParticleSpec(
+                profile="stepped", size=20.0, n_min=1, n_max=4, profile_width=6.0, rotation=30.0 * seed, seed=seed
+            ),
+            extent=(30.72, 30.72),
+        )
+        clean = images_from_exit_waves(
+            exit_waves(atoms, gpts=(640, 640), energy=300e3),
+            extent=(30.72, 30.72),
+            optics=[Optics(defocus=-50.0)],
+            shape=(192, 192),
+        )[0]
         out.append((clean, column_table(atoms, sampling=0.16)))
     return out
 
 
 def test_calibrated_core_intensity_counts_thin_columns(thin_images):
-    noisy = [poisson_noise(c, dose=5000.0, sampling=0.16, rng=np.random.default_rng(i)) for i, (c, _) in enumerate(thin_images)]
+    noisy = [
+        poisson_noise(c, dose=5000.0, sampling=0.16, rng=np.random.default_rng(i))
+        for i, (c, _) in enumerate(thin_images)
+    ]
     cal = baseline.calibrate(noisy[:2], [t for _, t in thin_images[:2]], sampling=0.16)
     assert cal.counts == [1, 2, 3, 4]
     # a second Ce atom brightens the column core; by 3-4 atoms the contrast saturates and falls

@@ -75,7 +75,8 @@ def test_memory_stays_bounded_for_a_4096_frame(tmp_path):
         from atomtools import columns
         from atomtools.models import UNet, UNetConfig
         torch.manual_seed(0)
-        ret = columns.load_retriever((UNet(UNetConfig(width=4, depth=2, stem=2)).eval(), {"sampling": 0.16, "temperature": [1.0, 1.0]}))
+        net = UNet(UNetConfig(width=4, depth=2, stem=2)).eval()
+        ret = columns.load_retriever((net, {"sampling": 0.16, "temperature": [1.0, 1.0]}))
         frame = np.random.default_rng(0).gamma(4.0, 0.25, (4096, 4096)).astype(np.float32)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         maps = columns.predict_maps(frame, ret)
@@ -87,7 +88,8 @@ def test_memory_stays_bounded_for_a_4096_frame(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     shape, grown_mb = proc.stdout.strip().rsplit(" ", 1)
     assert shape.startswith("(2, 4096, 4096)")
-    # the output maps alone are 2 x 4096^2 x 9 bytes = 302 MB; the full probability stack would be 26 x 4096^2 x 4 bytes = 1.7 GB
+    # the output maps alone are 2 x 4096^2 x 9 bytes = 302 MB;
+    # the full probability stack would be 26 x 4096^2 x 4 bytes = 1.7 GB
     assert float(grown_mb) < 900, f"peak memory grew by {grown_mb} MB"
 
 
@@ -100,7 +102,10 @@ def test_shipped_model_finds_and_counts_columns():
     from atomtools.simulation import exit_waves, images_from_exit_waves
 
     extent = (40.96, 40.96)
-    atoms = build(ParticleSpec(profile="stepped", size=26.0, n_min=2, n_max=6, profile_width=7.0, rotation=17.0, seed=123), extent=extent)
+    atoms = build(
+        ParticleSpec(profile="stepped", size=26.0, n_min=2, n_max=6, profile_width=7.0, rotation=17.0, seed=123),
+        extent=extent,
+    )
     waves = exit_waves(atoms, gpts=(840, 840), energy=300e3)
     clean = images_from_exit_waves(waves, extent=extent, optics=[Optics(defocus=-50.0)], shape=(256, 256))[0]
     noisy = poisson_noise(clean, dose=3000.0, sampling=0.16, rng=np.random.default_rng(0))

@@ -60,7 +60,9 @@ def test_every_mirrored_entry_downloads_through_the_real_code_path(mirror, monke
     assert all(status[entries[p].name] == "ok" for p, *_ in rows)
 
 
-def _manifest_for(tmp_path: Path, files: dict[str, bytes], *, wrong_hash: set[str] = frozenset(), shipped: dict | None = None) -> Path:
+def _manifest_for(
+    tmp_path: Path, files: dict[str, bytes], *, wrong_hash: set[str] = frozenset(), shipped: dict | None = None
+) -> Path:
     server_dir = tmp_path / "server"
     items = []
     for name, payload in files.items():
@@ -68,8 +70,16 @@ def _manifest_for(tmp_path: Path, files: dict[str, bytes], *, wrong_hash: set[st
         (server_dir / "test" / f"{name}.bin").write_bytes(payload)
         digest = hashlib.sha256(payload + (b"x" if name in wrong_hash else b"")).hexdigest()
         item = {
-            "name": name, "file": f"test/{name}.bin", "url": f"https://example.invalid/{name}.bin", "sha256": digest,
-            "size": len(payload), "kind": "dataset", "licence": "CC0", "citation": "test", "description": "test file", "notebooks": ["01_simulate"],
+            "name": name,
+            "file": f"test/{name}.bin",
+            "url": f"https://example.invalid/{name}.bin",
+            "sha256": digest,
+            "size": len(payload),
+            "kind": "dataset",
+            "licence": "CC0",
+            "citation": "test",
+            "description": "test file",
+            "notebooks": ["01_simulate"],
         }
         if shipped and name in shipped:
             item["shipped"] = shipped[name]
@@ -132,7 +142,26 @@ def test_shipped_file_is_used_in_place_after_its_hash_checks(tmp_path, monkeypat
 
 def test_manifest_errors_name_the_entry_and_field(tmp_path, monkeypatch):
     bad = tmp_path / "bad.yml"
-    bad.write_text(yaml.safe_dump({"files": [{"name": "x", "file": "x", "url": "https://x", "sha256": "123", "size": 1, "kind": "dataset", "licence": "l", "citation": "c", "description": "d", "notebooks": []}]}))
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "files": [
+                    {
+                        "name": "x",
+                        "file": "x",
+                        "url": "https://x",
+                        "sha256": "123",
+                        "size": 1,
+                        "kind": "dataset",
+                        "licence": "l",
+                        "citation": "c",
+                        "description": "d",
+                        "notebooks": [],
+                    }
+                ]
+            }
+        )
+    )
     with pytest.raises(ValueError, match=r"files\[0\] \(x\): sha256"):
         data.load_manifest(bad)
 

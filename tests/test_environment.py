@@ -44,7 +44,9 @@ def _conda(path) -> dict[str, str]:
 
 def _pyproject() -> dict[str, str]:
     doc = tomllib.loads((REPO / "pyproject.toml").read_text())
-    deps = doc["project"]["dependencies"] + doc["project"]["optional-dependencies"]["test"]
+    deps = doc["project"]["dependencies"] + [
+        d for extra in doc["project"]["optional-dependencies"].values() for d in extra
+    ]
     pins = {}
     for dep in deps:
         name, version = dep.split("==")

@@ -10,7 +10,9 @@ from atomtools.columns import evaluation as evaluate
 from atomtools.models import UNet, UNetConfig
 from atomtools.storage import open_dataset
 
-SMALL = dict(shape=(96, 96), sampling=0.16, size=(8.0, 12.0), images_per_structure=2, thickness=(1, 4), support_probability=0.0)
+SMALL = dict(
+    shape=(96, 96), sampling=0.16, size=(8.0, 12.0), images_per_structure=2, thickness=(1, 4), support_probability=0.0
+)
 
 
 def test_test_ranges_reach_beyond_the_training_ranges():
@@ -24,10 +26,26 @@ def test_test_ranges_reach_beyond_the_training_ranges():
 
 def test_network_and_baseline_are_scored_on_the_same_frames(tmp_path):
     config = simulate.SimulationConfig(**SMALL)
-    ref = open_dataset(simulate.make_dataset(tmp_path / "ref.zarr", config, n_structures=2, seed=0, scheduler="synchronous", progress=False))
-    test = open_dataset(simulate.make_dataset(tmp_path / "test.zarr", evaluate.out_of_range(config), n_structures=1, seed=1, scheduler="synchronous", progress=False))
+    ref = open_dataset(
+        simulate.make_dataset(
+            tmp_path / "ref.zarr", config, n_structures=2, seed=0, scheduler="synchronous", progress=False
+        )
+    )
+    test = open_dataset(
+        simulate.make_dataset(
+            tmp_path / "test.zarr",
+            evaluate.out_of_range(config),
+            n_structures=1,
+            seed=1,
+            scheduler="synchronous",
+            progress=False,
+        )
+    )
     torch.manual_seed(0)
-    model = (UNet(UNetConfig(width=4, depth=2)).eval(), {"sampling": 0.16, "temperature": [1.0, 1.0], "channels": [["Ce"], ["O"]]})
+    model = (
+        UNet(UNetConfig(width=4, depth=2)).eval(),
+        {"sampling": 0.16, "temperature": [1.0, 1.0], "channels": [["Ce"], ["O"]]},
+    )
     doses = [500.0, 5000.0]
     cals = evaluate.calibrate_baseline(ref, doses=doses, n_images=4, seed=0)
     result = evaluate.evaluate(test, model=model, doses=doses, calibrations=cals, seed=1, progress=False)

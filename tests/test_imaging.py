@@ -85,13 +85,18 @@ def test_focal_spread_is_converted_to_abtems_one_over_e_width():
     assert imaging.Optics(focal_spread=30.0).abtem_focal_spread == pytest.approx(30.0 * np.sqrt(2))
 
 
-@pytest.mark.parametrize("kwargs, name", [({"focal_spread": -1.0}, "focal_spread"), ({"aperture": 0.0}, "aperture"), ({"energy": -5.0}, "energy")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"focal_spread": -1.0}, "focal_spread"), ({"aperture": 0.0}, "aperture"), ({"energy": -5.0}, "energy")],
+)
 def test_bad_optics_are_refused(kwargs, name):
     with pytest.raises(ValueError, match=name):
         imaging.Optics(**kwargs)
 
 
-@pytest.mark.parametrize("bad, message", [(np.array([[1.0, np.nan]]), "NaN"), (np.zeros((3, 3)), "mean must be positive")])
+@pytest.mark.parametrize(
+    "bad, message", [(np.array([[1.0, np.nan]]), "NaN"), (np.zeros((3, 3)), "mean must be positive")]
+)
 def test_normalize_refuses_bad_images(bad, message):
     with pytest.raises(ValueError, match=message):
         imaging.normalize(bad)

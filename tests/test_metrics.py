@@ -26,7 +26,11 @@ def test_scores_of_a_perfect_and_a_wrong_prediction():
     assert (perfect["f1"], perfect["exact"], perfect["mae"], perfect["recovered_fraction"]) == (1.0, 1.0, 0.0, 1.0)
     off = truth.assign(count=[4, 5, 9], x=truth.x + 0.2)
     s = metrics.column_scores(off, truth)
-    assert s["exact"] == pytest.approx(1 / 3) and s["within_one"] == pytest.approx(2 / 3) and s["mae"] == pytest.approx(1.0)
+    assert (
+        s["exact"] == pytest.approx(1 / 3)
+        and s["within_one"] == pytest.approx(2 / 3)
+        and s["mae"] == pytest.approx(1.0)
+    )
     assert s["recovered_fraction"] == pytest.approx((3 + 5 + 7) / 15)
     assert s["atom_precision"] == pytest.approx(15 / 18)  # 3 atoms too many
     pooled = metrics.summarize([perfect, s])
@@ -47,13 +51,19 @@ def test_a_model_from_the_true_counts_recovers_every_atom():
     table = column_table(atoms, sampling=0.1)
     ce = lambda a: a[a.numbers == 58]  # noqa: E731
     # which staggered column set starts on the flat base cannot be told from the projection: one choice is exact
-    scores = [metrics.atoms_recovered(ce(to_atoms(table, surface="bottom", base_parity=p)), ce(atoms), tolerance=0.2) for p in (0, 1)]
+    scores = [
+        metrics.atoms_recovered(ce(to_atoms(table, surface="bottom", base_parity=p)), ce(atoms), tolerance=0.2)
+        for p in (0, 1)
+    ]
     score = max(scores, key=lambda s: s["fraction"])
     assert score["fraction"] == 1.0 and score["model"] == score["true"]
     assert min(s["fraction"] for s in scores) < 1.0
     # O columns at the surface may start off the cation base (O kept where bonded to 3 Ce): nearly all in place
     best = int(np.argmax([s["fraction"] for s in scores]))
-    assert metrics.atoms_recovered(to_atoms(table, surface="bottom", base_parity=best), atoms, tolerance=0.2)["fraction"] > 0.95
+    assert (
+        metrics.atoms_recovered(to_atoms(table, surface="bottom", base_parity=best), atoms, tolerance=0.2)["fraction"]
+        > 0.95
+    )
     # one atom too few per column loses exactly that many atoms
     ce_table = table[table.channel == 0]
     short = to_atoms(ce_table.assign(count=ce_table["count"] - 1), surface="bottom", base_parity=best)

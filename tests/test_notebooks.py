@@ -39,11 +39,15 @@ def test_notebook_shape(path):
     for node in tree.body:
         assert isinstance(node, ast.AnnAssign), f"line {node.lineno}: every parameter needs a type annotation"
         line = source.splitlines()[node.lineno - 1]
-        assert "  # " in line and line.split("  # ", 1)[1].strip(), f"line {node.lineno}: every parameter needs a # comment"
+        assert "  # " in line and line.split("  # ", 1)[1].strip(), (
+            f"line {node.lineno}: every parameter needs a # comment"
+        )
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             assert output.get("output_type") != "error", f"stored error output in {path.name}"
-            assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {}), "widget output must be scrubbed"
+            assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {}), (
+                "widget output must be scrubbed"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -52,7 +56,9 @@ def test_papermill_documents_every_parameter(path):
     nb = nbformat.read(path, as_version=4)
     (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     declared = [node.target.id for node in ast.parse(cell.source).body]
-    assert list(params) == declared, f"papermill --help-notebook misses {sorted(set(declared) - set(params))} (use Optional[...], not X | None)"
+    assert list(params) == declared, (
+        f"papermill --help-notebook misses {sorted(set(declared) - set(params))} (use Optional[...], not X | None)"
+    )
     for name, info in params.items():
         assert info["help"], f"{path.stem}: parameter {name} has no help text"
         assert info["inferred_type_name"] != "None", f"{path.stem}: parameter {name} has no type"

@@ -47,7 +47,13 @@ def _notebook(path, *sources, tagged_first=True):
 def test_a_failing_cell_stops_the_run_naming_notebook_cell_and_error(tmp_path):
     folder = tmp_path / "nbs"
     folder.mkdir()
-    _notebook(folder / "01_simulate.ipynb", 'profile: str = "quick"  # run size\nfigures_dir: str = ""  # figs\nmetrics_out: str = ""  # m\nout: str = ""  # o', "x = 1", "raise ZeroDivisionError('no atoms here')")
+    _notebook(
+        folder / "01_simulate.ipynb",
+        'profile: str = "quick"  # run size\nfigures_dir: str = ""  # figs\n'
+        'metrics_out: str = ""  # m\nout: str = ""  # o',
+        "x = 1",
+        "raise ZeroDivisionError('no atoms here')",
+    )
     _notebook(folder / "02_train_unet.ipynb", 'profile: str = "quick"  # p', "print('should not run')")
     with pytest.raises(pipeline.PipelineError) as err:
         pipeline.run(profile="smoke", out=tmp_path / "out", notebooks=folder, progress=False)
@@ -64,7 +70,9 @@ def test_scrub_removes_widgets_timings_and_injected_parameters():
     injected.metadata["tags"] = ["injected-parameters"]
     cell = nbformat.v4.new_code_cell("for i in tqdm(x): pass")
     cell.outputs = [
-        nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "a"}, "text/plain": "0%"}),
+        nbformat.v4.new_output(
+            "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "a"}, "text/plain": "0%"}
+        ),
         nbformat.v4.new_output("stream", name="stderr", text="\r 50%|#####\r100%|##########"),
         nbformat.v4.new_output("execute_result", data={"text/plain": "42"}, execution_count=1),
     ]
@@ -92,6 +100,35 @@ def test_cli_help_and_bad_profile(capsys):
 def test_cli_simulate_writes_a_dataset(tmp_path, capsys):
     from atomtools.storage import open_dataset
 
-    assert main(["simulate", str(tmp_path / "s.zarr"), "--profile", "smoke", "--n-structures", "1", "--scheduler", "synchronous"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(tmp_path / "s.zarr"),
+                "--profile",
+                "smoke",
+                "--n-structures",
+                "1",
+                "--scheduler",
+                "synchronous",
+            ]
+        )
+        == 0
+    )
     ds = open_dataset(tmp_path / "s.zarr")
     assert len(ds) == 2 and ds.attrs["seed"] == 0
+
+
+def test_the_pipeline_echoes_the_progress_of_long_cells(tmp_path, capsys):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(
+        folder / "01_simulate.ipynb",
+        'profile: str = "quick"  # p\nfigures_dir: str = ""  # f\nmetrics_out: str = ""  # m\nout: str = ""  # o',
+        "import os, sys\nfrom atomtools.utils import progress_bar\n"
+        "for _ in progress_bar(range(3), desc='simulating', mininterval=0):\n    pass\n"
+        "print('mode', os.environ['ATOMTOOLS_PROGRESS'], file=sys.stderr)",
+    )
+    pipeline.run(profile="smoke", out=tmp_path / "out", notebooks=folder)
+    printed = capsys.readouterr().out
+    assert "01_simulate: simulating: 100%" in printed and "01_simulate: mode text" in printed

@@ -14,7 +14,9 @@ from atomtools.core.structures import ParticleSpec, build
 
 def test_stagger_puts_atoms_back_on_their_lattice_sites():
     """From the exact table of a flat slab, every Ce column comes back on its lattice sites (one z shift)."""
-    atoms = build(ParticleSpec(profile="flat", size=20.0, n_min=4, n_max=4, rotation=40.0, shift=(0.7, -0.3)), extent=(36.0, 36.0))
+    atoms = build(
+        ParticleSpec(profile="flat", size=20.0, n_min=4, n_max=4, rotation=40.0, shift=(0.7, -0.3)), extent=(36.0, 36.0)
+    )
     table = column_table(atoms, sampling=0.1)
     model = to_atoms(table, surface="bottom")
     assert len(model) == len(atoms)
@@ -33,7 +35,9 @@ def test_stagger_puts_atoms_back_on_their_lattice_sites():
 
 def test_parity_alternates_between_projected_nearest_neighbours():
     a = 5.411
-    xy = np.array([[0, 0], [a / np.sqrt(8), a / 2], [a / np.sqrt(2), 0], [a / np.sqrt(8) + a / np.sqrt(2), a / 2], [0, a]])
+    xy = np.array(
+        [[0, 0], [a / np.sqrt(8), a / 2], [a / np.sqrt(2), 0], [a / np.sqrt(8) + a / np.sqrt(2), a / 2], [0, a]]
+    )
     assert column_parity(xy, nn_distance=a * np.sqrt(3 / 8)).tolist() == [0, 1, 0, 1, 0]
 
 

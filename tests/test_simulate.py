@@ -10,18 +10,22 @@ from atomtools import simulation as simulate
 from atomtools import storage as store
 from atomtools.core.imaging import Optics
 from atomtools.core.labels import column_table
-from atomtools.core.materials import Material
 from atomtools.core.structures import ParticleSpec, build
 from atomtools.simulation import hrtem
 from atomtools.storage import datasets
 
-SMALL = dict(shape=(64, 64), sampling=0.2, size=(6.0, 9.0), images_per_structure=2, thickness=(1, 4), support=(5.0, 8.0))
+SMALL = dict(
+    shape=(64, 64), sampling=0.2, size=(6.0, 9.0), images_per_structure=2, thickness=(1, 4), support=(5.0, 8.0)
+)
 
 
 def test_fast_image_path_equals_abtems_full_grid_path():
     atoms = build(ParticleSpec(size=14.0, tilt=1.0), extent=(25.6, 25.6))
     waves = simulate.exit_waves(atoms, gpts=(512, 512), energy=300e3)
-    optics = [Optics(defocus=-40.0, astigmatism=15.0, astigmatism_angle=30.0, focal_spread=35.0), Optics(defocus=20.0, Cs=-1.2e5, aperture=25.0)]
+    optics = [
+        Optics(defocus=-40.0, astigmatism=15.0, astigmatism_angle=30.0, focal_spread=35.0),
+        Optics(defocus=20.0, Cs=-1.2e5, aperture=25.0),
+    ]
     fast = simulate.images_from_exit_waves(waves, extent=(25.6, 25.6), optics=optics, shape=(160, 160))
     for img, opt in zip(fast, optics):
         ref = simulate.reference_image(waves, extent=(25.6, 25.6), optics=opt, shape=(160, 160))
@@ -31,7 +35,9 @@ def test_fast_image_path_equals_abtems_full_grid_path():
 def test_vacuum_gives_a_flat_image_of_unit_intensity():
     vacuum = Atoms(cell=[20.0, 20.0, 10.0], pbc=True)
     waves = simulate.exit_waves(vacuum, gpts=(200, 200), energy=300e3)
-    img = simulate.images_from_exit_waves(waves, extent=(20.0, 20.0), optics=[Optics(defocus=-80.0, astigmatism=20.0)], shape=(100, 100))[0]
+    img = simulate.images_from_exit_waves(
+        waves, extent=(20.0, 20.0), optics=[Optics(defocus=-80.0, astigmatism=20.0)], shape=(100, 100)
+    )[0]
     assert img.mean() == pytest.approx(1.0, abs=1e-4)
     assert img.std() < 1e-5
 
@@ -51,7 +57,9 @@ def test_columns_land_on_the_intensity_maxima(transform):
     extent = (shape[1] * s, shape[0] * s)
     atoms = build(ParticleSpec(profile="flat", size=16.0, n_min=3, n_max=3, **transform), extent=extent)
     waves = simulate.exit_waves(atoms, gpts=(420, 420), energy=300e3)
-    img = simulate.images_from_exit_waves(waves, extent=extent, optics=[Optics(defocus=-50.0, focal_spread=20.0)], shape=shape)[0]
+    img = simulate.images_from_exit_waves(
+        waves, extent=extent, optics=[Optics(defocus=-50.0, focal_spread=20.0)], shape=shape
+    )[0]
     table = column_table(atoms, sampling=s)
     ce = table[table.channel == 0]
     r = int(round(0.6 / s))
@@ -83,8 +91,12 @@ def _arrays(path):
 
 def test_dataset_is_deterministic_and_resumes_after_a_kill(tmp_path, monkeypatch):
     config = simulate.SimulationConfig(**SMALL)
-    full = simulate.make_dataset(tmp_path / "full.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False)
-    again = simulate.make_dataset(tmp_path / "again.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False)
+    full = simulate.make_dataset(
+        tmp_path / "full.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False
+    )
+    again = simulate.make_dataset(
+        tmp_path / "again.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False
+    )
     a, b = _arrays(full), _arrays(again)
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
@@ -100,15 +112,21 @@ def test_dataset_is_deterministic_and_resumes_after_a_kill(tmp_path, monkeypatch
 
     monkeypatch.setattr(datasets, "write_structure", dying_write)
     with pytest.raises(KeyboardInterrupt):
-        simulate.make_dataset(tmp_path / "killed.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False)
+        simulate.make_dataset(
+            tmp_path / "killed.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False
+        )
     with pytest.raises(ValueError, match="unfinished dataset"):
         store.open_dataset(tmp_path / "killed.zarr")
     monkeypatch.setattr(datasets, "write_structure", real_write)
 
     simulated = []
     real_sim = simulate.simulate_structure
-    monkeypatch.setattr(hrtem, "simulate_structure", lambda task, cfg: simulated.append(task.index) or real_sim(task, cfg))
-    simulate.make_dataset(tmp_path / "killed.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False)
+    monkeypatch.setattr(
+        hrtem, "simulate_structure", lambda task, cfg: simulated.append(task.index) or real_sim(task, cfg)
+    )
+    simulate.make_dataset(
+        tmp_path / "killed.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False
+    )
     assert simulated == [1, 2], "resume must redo only the missing structures"
     c = _arrays(tmp_path / "killed.zarr")
     assert all(np.array_equal(a[k], c[k]) for k in a)
@@ -117,7 +135,9 @@ def test_dataset_is_deterministic_and_resumes_after_a_kill(tmp_path, monkeypatch
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_bytes(tmp_path):
     config = simulate.SimulationConfig(**SMALL)
-    here = simulate.make_dataset(tmp_path / "here.zarr", config, n_structures=2, seed=3, scheduler="synchronous", progress=False)
+    here = simulate.make_dataset(
+        tmp_path / "here.zarr", config, n_structures=2, seed=3, scheduler="synchronous", progress=False
+    )
     there = simulate.make_dataset(tmp_path / "there.zarr", config, n_structures=2, seed=3, n_workers=2, progress=False)
     a, b = _arrays(here), _arrays(there)
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -127,16 +147,28 @@ def test_resume_with_other_parameters_is_refused(tmp_path):
     config = simulate.SimulationConfig(**SMALL)
     simulate.make_dataset(tmp_path / "d.zarr", config, n_structures=1, seed=0, scheduler="synchronous", progress=False)
     with pytest.raises(ValueError, match=r"other parameters \(dose"):
-        simulate.make_dataset(tmp_path / "d.zarr", config.replace(dose=(200.0, 300.0)), n_structures=1, seed=0, scheduler="synchronous", progress=False)
+        simulate.make_dataset(
+            tmp_path / "d.zarr",
+            config.replace(dose=(200.0, 300.0)),
+            n_structures=1,
+            seed=0,
+            scheduler="synchronous",
+            progress=False,
+        )
     with pytest.raises(ValueError, match="seed"):
-        simulate.make_dataset(tmp_path / "d.zarr", config, n_structures=1, seed=1, scheduler="synchronous", progress=False)
+        simulate.make_dataset(
+            tmp_path / "d.zarr", config, n_structures=1, seed=1, scheduler="synchronous", progress=False
+        )
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
         ({"dose": (-100.0, 500.0)}, "dose must be positive"),
-        ({"material": {"name": "XxO2", "structure": "fluorite", "symbols": ("Xx", "O"), "a": 5.0}}, "unknown element 'Xx'"),
+        (
+            {"material": {"name": "XxO2", "structure": "fluorite", "symbols": ("Xx", "O"), "a": 5.0}},
+            "unknown element 'Xx'",
+        ),
         ({"sim_sampling": 0.4}, "too coarse"),
         ({"thickness": (0, 5)}, "thickness"),
         ({"profiles": ("flat", "spiky")}, "unknown profile 'spiky'"),
@@ -151,7 +183,11 @@ def test_bad_parameters_fail_before_any_work(tmp_path, change, message):
 
 def test_dataset_view_gives_params_columns_and_atoms(tmp_path):
     config = simulate.SimulationConfig(**SMALL)
-    ds = store.open_dataset(simulate.make_dataset(tmp_path / "v.zarr", config, n_structures=2, seed=2, scheduler="synchronous", progress=False))
+    ds = store.open_dataset(
+        simulate.make_dataset(
+            tmp_path / "v.zarr", config, n_structures=2, seed=2, scheduler="synchronous", progress=False
+        )
+    )
     params = ds.params
     assert len(params) == len(ds) == 4
     assert list(params["index"]) == [0, 1, 2, 3] and params["structure"].tolist() == [0, 0, 1, 1]

@@ -90,7 +90,9 @@ def test_same_spec_same_model_and_seed_matters():
 def test_mistilt_keeps_each_column_one_column():
     flat = st.ParticleSpec(profile="flat", size=24.0, n_min=6, n_max=6)
     straight = column_table(st.build(flat, extent=(40.0, 40.0)), sampling=0.1)
-    tilted_atoms = st.build(st.ParticleSpec(profile="flat", size=24.0, n_min=6, n_max=6, tilt=4.0, tilt_axis=37.0), extent=(40.0, 40.0))
+    tilted_atoms = st.build(
+        st.ParticleSpec(profile="flat", size=24.0, n_min=6, n_max=6, tilt=4.0, tilt_axis=37.0), extent=(40.0, 40.0)
+    )
     tilted = column_table(tilted_atoms, sampling=0.1)
     assert len(tilted) == len(straight)
     assert sorted(tilted["count"]) == sorted(straight["count"])
@@ -118,7 +120,11 @@ def test_model_that_does_not_fit_raises_with_the_numbers():
 
 def test_other_materials_through_parameters():
     gold = bulk("Au", "fcc", a=4.08, cubic=True)
-    p = st.nanoparticle(st.ParticleSpec(size=16.0, material=Material(name="Au", structure="fcc", symbols=("Au",), a=4.08, zone_axis=(1, 0, 0))))
+    p = st.nanoparticle(
+        st.ParticleSpec(
+            size=16.0, material=Material(name="Au", structure="fcc", symbols=("Au",), a=4.08, zone_axis=(1, 0, 0))
+        )
+    )
     assert set(p.get_chemical_symbols()) == {"Au"}
     table = column_table(p, sampling=0.1, channels=(("Au",),))
     assert table["count"].max() >= 3

@@ -22,7 +22,9 @@ SMALL = dict(shape=(64, 64), sampling=0.2, size=(6.0, 9.0), images_per_structure
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "tiny.zarr"
-    return simulate.make_dataset(path, simulate.SimulationConfig(**SMALL), n_structures=3, seed=4, scheduler="synchronous", progress=False)
+    return simulate.make_dataset(
+        path, simulate.SimulationConfig(**SMALL), n_structures=3, seed=4, scheduler="synchronous", progress=False
+    )
 
 
 def test_weighted_cross_entropy_reduces_to_the_usual_one():
@@ -35,7 +37,9 @@ def test_weighted_cross_entropy_reduces_to_the_usual_one():
     w = torch.zeros(2, 7, 7)
     w[0, 3, 3] = 1.0
     single = train.weighted_soft_cross_entropy(logits, onehot, w)
-    assert float(single) == pytest.approx(float(torch.nn.functional.cross_entropy(logits[:1, :, 3:4, 3:4], labels[:1, 3:4, 3:4])), rel=1e-6)
+    assert float(single) == pytest.approx(
+        float(torch.nn.functional.cross_entropy(logits[:1, :, 3:4, 3:4], labels[:1, 3:4, 3:4])), rel=1e-6
+    )
 
 
 def test_batches_depend_on_the_step_only_and_keep_labels_aligned(tiny_dataset):
@@ -54,7 +58,9 @@ def test_batches_depend_on_the_step_only_and_keep_labels_aligned(tiny_dataset):
 
 
 def test_killed_training_resumes_to_the_same_weights(tiny_dataset, tmp_path, monkeypatch):
-    cfg = train.TrainConfig(steps=6, crop=32, batch_size=2, validate_every=3, validation_images=2, checkpoint_every=0.0, lr=1e-2)
+    cfg = train.TrainConfig(
+        steps=6, crop=32, batch_size=2, validate_every=3, validation_images=2, checkpoint_every=0.0, lr=1e-2
+    )
     model_cfg = UNetConfig(width=4, depth=2, stem=1)
     straight = train.train_unet(tiny_dataset, tmp_path / "a.pt", model_config=model_cfg, config=cfg, progress=False)
     real = train.SegmentationBatches.batch
@@ -83,12 +89,22 @@ def test_checkpoint_of_other_settings_is_refused(tiny_dataset, tmp_path):
     model_cfg = UNetConfig(width=4, depth=2)
     train.train_unet(tiny_dataset, tmp_path / "m.pt", model_config=model_cfg, config=cfg, progress=False)
     with pytest.raises(ValueError, match="other settings"):
-        train.train_unet(tiny_dataset, tmp_path / "m.pt", model_config=model_cfg, config=cfg.__class__(**{**cfg.to_dict(), "lr": 0.5, "dose": tuple(cfg.dose), "intensity_scale": tuple(cfg.intensity_scale)}), progress=False)
+        train.train_unet(
+            tiny_dataset,
+            tmp_path / "m.pt",
+            model_config=model_cfg,
+            config=cfg.__class__(
+                **{**cfg.to_dict(), "lr": 0.5, "dose": tuple(cfg.dose), "intensity_scale": tuple(cfg.intensity_scale)}
+            ),
+            progress=False,
+        )
 
 
 def test_weights_round_trip_without_unpickling(tmp_path):
     model = UNet(UNetConfig(width=4, depth=2, heads=(3, 2)))
-    path = save_model(tmp_path / "w.pt", model, metadata={"sampling": 0.2, "temperature": [1.5, 0.9], "channels": [["Ce"], ["O"]]})
+    path = save_model(
+        tmp_path / "w.pt", model, metadata={"sampling": 0.2, "temperature": [1.5, 0.9], "channels": [["Ce"], ["O"]]}
+    )
     loaded, meta = load_model(path)
     assert meta["temperature"] == [1.5, 0.9] and loaded.config == model.config
     x = torch.randn(1, 1, 16, 16)
@@ -128,8 +144,25 @@ def test_profiles_give_model_and_training_settings():
 def test_ddp_under_torchrun_runs_unchanged(tiny_dataset, tmp_path):
     out = tmp_path / "ddp.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "atomtools", "train-unet", str(tiny_dataset), str(out),
-           "--profile", "smoke", "--init", "random", "--steps", "3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "atomtools",
+        "train-unet",
+        str(tiny_dataset),
+        str(out),
+        "--profile",
+        "smoke",
+        "--init",
+        "random",
+        "--steps",
+        "3",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     model, meta = load_model(out)

@@ -8,25 +8,8 @@
 - :mod:`evaluation`: network and baseline scored alike against dose.
 """
 
-from . import baseline, evaluation, reconstruct
-from .retrieval import PRETRAINED, SAMPLING_TOLERANCE, Retriever, find_columns, load_retriever, predict_maps, retrieve
-from .task import SegmentationBatches, TrainConfig, split_structures, train_unet, unet_card, weighted_soft_cross_entropy
+from . import baseline, evaluation, reconstruct, retrieval, task
+from .retrieval import *  # noqa: F403 - each module's public names, as its __all__ lists them
+from .task import *  # noqa: F403 - each module's public names, as its __all__ lists them
 
-__all__ = [
-    "retrieve",
-    "load_retriever",
-    "predict_maps",
-    "find_columns",
-    "Retriever",
-    "PRETRAINED",
-    "SAMPLING_TOLERANCE",
-    "TrainConfig",
-    "SegmentationBatches",
-    "weighted_soft_cross_entropy",
-    "split_structures",
-    "train_unet",
-    "unet_card",
-    "baseline",
-    "reconstruct",
-    "evaluation",
-]
+__all__ = [*retrieval.__all__, *task.__all__, "baseline", "evaluation", "reconstruct"]

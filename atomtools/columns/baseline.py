@@ -37,7 +37,9 @@ def _atomap():
     return hs, get_atom_positions, integrate
 
 
-def column_features(image: np.ndarray, *, sampling: float, smoothing: float = 0.25, separation: float = 2.0, radius: float = 0.5) -> pd.DataFrame:
+def column_features(
+    image: np.ndarray, *, sampling: float, smoothing: float = 0.25, separation: float = 2.0, radius: float = 0.5
+) -> pd.DataFrame:
     """Peaks of a frame and their integrated intensities.
 
     Parameters
@@ -66,15 +68,39 @@ def column_features(image: np.ndarray, *, sampling: float, smoothing: float = 0.
     signal = hs.signals.Signal2D(smooth)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        peaks = np.asarray(get_atom_positions(signal, separation=max(1, int(round(separation / sampling))), threshold_rel=0.0), float).reshape(-1, 2)
+        peaks = np.asarray(
+            get_atom_positions(signal, separation=max(1, int(round(separation / sampling))), threshold_rel=0.0), float
+        ).reshape(-1, 2)
     if not len(peaks):
         return pd.DataFrame(columns=["row", "col", "x", "y", "height", "intensity"])
     xs, ys = peaks[:, 0], peaks[:, 1]
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):  # atomap's Voronoi step draws bars regardless
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):  # atomap's Voronoi step draws bars regardless
         warnings.simplefilter("ignore")
-        integrated, _, _ = integrate(smooth - 1.0, xs, ys, method="Voronoi", max_radius=max(1, int(round(radius / sampling))), show_progressbar=False)
-    heights = smooth[np.clip(np.rint(ys).astype(int), 0, smooth.shape[0] - 1), np.clip(np.rint(xs).astype(int), 0, smooth.shape[1] - 1)]
-    return pd.DataFrame({"row": ys, "col": xs, "x": xs * sampling, "y": ys * sampling, "height": heights, "intensity": np.asarray(integrated, float) * sampling**2})
+        integrated, _, _ = integrate(
+            smooth - 1.0,
+            xs,
+            ys,
+            method="Voronoi",
+            max_radius=max(1, int(round(radius / sampling))),
+            show_progressbar=False,
+        )
+    heights = smooth[
+        np.clip(np.rint(ys).astype(int), 0, smooth.shape[0] - 1),
+        np.clip(np.rint(xs).astype(int), 0, smooth.shape[1] - 1),
+    ]
+    return pd.DataFrame(
+        {
+            "row": ys,
+            "col": xs,
+            "x": xs * sampling,
+            "y": ys * sampling,
+            "height": heights,
+            "intensity": np.asarray(integrated, float) * sampling**2,
+        }
+    )
 
 
 @dataclass
@@ -122,7 +148,7 @@ class IntensityCalibration:
         return asdict(self)
 
 
-def calibrate(images, tables, *, sampling: float, match_radius: float = 0.7, smoothing: float = 0.25, separation: float = 2.0, radius: float = 0.5, channel: int = 0) -> IntensityCalibration:
+def calibrate(images, tables, *, sampling: float, match_radius=0.7, channel=0, **features) -> IntensityCalibration:
     """Calibrate intensity against count on reference images with known columns.
 
     Parameters
@@ -135,14 +161,16 @@ def calibrate(images, tables, *, sampling: float, match_radius: float = 0.7, smo
         Pixel size [Å].
     match_radius : float
         Radius within which a peak is matched to a true column [Å].
-    smoothing, separation, radius : float
-        Feature settings (:func:`column_features`) [Å].
     channel : int
         Label channel calibrated (0: the principal species).
+    **features
+        ``smoothing``, ``separation``, ``radius`` [Å] of :func:`column_features`;
+        recorded in the calibration, which counts with the same ones.
     """
+    features = {"smoothing": 0.25, "separation": 2.0, "radius": 0.5, **features}
     feats, counts, heights_true, heights_false = [], [], [], []
     for image, table in zip(images, tables):
-        f = column_features(image, sampling=sampling, smoothing=smoothing, separation=separation, radius=radius)
+        f = column_features(image, sampling=sampling, **features)
         t = table[table.channel == channel]
         ip, it = match_columns(f[["x", "y"]].to_numpy(), t[["x", "y"]].to_numpy(), radius=match_radius)
         feats.extend(f.intensity.to_numpy()[ip])
@@ -168,7 +196,7 @@ def calibrate(images, tables, *, sampling: float, match_radius: float = 0.7, smo
         f1 = 2 * tp / max(2 * tp + fp + fn, 1)
         if f1 > best_f1:
             best, best_f1 = float(c), f1
-    return IntensityCalibration(counts=[int(n) for n in levels], mean=mean, std=std, threshold=best, smoothing=smoothing, separation=separation, radius=radius)
+    return IntensityCalibration(counts=[int(n) for n in levels], mean=mean, std=std, threshold=best, **features)
 
 
 def count_columns(image: np.ndarray, *, sampling: float, calibration: IntensityCalibration) -> pd.DataFrame:
@@ -189,7 +217,24 @@ def count_columns(image: np.ndarray, *, sampling: float, calibration: IntensityC
         ``x``, ``y`` [Å], ``row``, ``col`` [px], ``element`` (``"cation"``), ``channel``
         (0), ``count``, ``confidence`` (posterior of the count under the calibration).
     """
-    f = column_features(image, sampling=sampling, smoothing=calibration.smoothing, separation=calibration.separation, radius=calibration.radius)
+    f = column_features(
+        image,
+        sampling=sampling,
+        smoothing=calibration.smoothing,
+        separation=calibration.separation,
+        radius=calibration.radius,
+    )
     f = f[f.height >= calibration.threshold].reset_index(drop=True)
     count, conf = calibration.predict(f.intensity.to_numpy()) if len(f) else (np.zeros(0, int), np.zeros(0))
-    return pd.DataFrame({"x": f.x, "y": f.y, "row": f.row, "col": f.col, "element": "cation", "channel": 0, "count": count, "confidence": conf})
+    return pd.DataFrame(
+        {
+            "x": f.x,
+            "y": f.y,
+            "row": f.row,
+            "col": f.col,
+            "element": "cation",
+            "channel": 0,
+            "count": count,
+            "confidence": conf,
+        }
+    )

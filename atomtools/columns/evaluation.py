@@ -39,6 +39,7 @@ def out_of_range(train: SimulationConfig, *, shape=None, images_per_structure: i
     images_per_structure : int, optional
         Images per test structure (default the training one).
     """
+
     def widen(r, lo, hi):
         return (min(r[0], lo), max(r[1], hi))
 
@@ -56,7 +57,9 @@ def out_of_range(train: SimulationConfig, *, shape=None, images_per_structure: i
     )
 
 
-def calibrate_baseline(reference: Dataset, *, doses, n_images: int, seed: int) -> dict[float, _baseline.IntensityCalibration]:
+def calibrate_baseline(
+    reference: Dataset, *, doses, n_images: int, seed: int
+) -> dict[float, _baseline.IntensityCalibration]:
     """Intensity calibrations of the classical baseline, one per dose, on reference images.
 
     The references are simulated images of known counts (the training set), noised at
@@ -77,12 +80,30 @@ def calibrate_baseline(reference: Dataset, *, doses, n_images: int, seed: int) -
     tables = [reference.columns(int(i)) for i in pick]
     out = {}
     for k, dose in enumerate(doses):
-        images = [poisson_noise(reference.clean[int(i)], dose=float(dose), sampling=reference.sampling, rng=np.random.default_rng([seed, 7, k, int(i)])) for i in pick]
+        images = [
+            poisson_noise(
+                reference.clean[int(i)],
+                dose=float(dose),
+                sampling=reference.sampling,
+                rng=np.random.default_rng([seed, 7, k, int(i)]),
+            )
+            for i in pick
+        ]
         out[float(dose)] = _baseline.calibrate(images, tables, sampling=reference.sampling)
     return out
 
 
-def evaluate(test: Dataset, *, model="pretrained", doses, calibrations: dict | None = None, seed: int = 0, match_radius: float = 0.7, progress: bool = True, keep_maps: int = 2) -> dict:
+def evaluate(
+    test: Dataset,
+    *,
+    model="pretrained",
+    doses,
+    calibrations: dict | None = None,
+    seed: int = 0,
+    match_radius: float = 0.7,
+    progress: bool = True,
+    keep_maps: int = 2,
+) -> dict:
     """Score network and baseline on every test image at every dose.
 
     Parameters
@@ -125,9 +146,18 @@ def evaluate(test: Dataset, *, model="pretrained", doses, calibrations: dict | N
         p = params.iloc[i]
         true_atoms = test.atoms(i)
         surface = "center" if p["profile"] == "particle" else "bottom"
-        info = {"image": i, "profile": p["profile"], "mean_count": float(p["mean_count"]), "max_count": int(p["max_count"]), "tilt": float(p["tilt"]), "defocus": float(p["defocus"])}
+        info = {
+            "image": i,
+            "profile": p["profile"],
+            "mean_count": float(p["mean_count"]),
+            "max_count": int(p["max_count"]),
+            "tilt": float(p["tilt"]),
+            "defocus": float(p["defocus"]),
+        }
         for k, dose in enumerate(doses):
-            noisy = poisson_noise(clean, dose=float(dose), sampling=test.sampling, rng=np.random.default_rng([seed, i, k]))
+            noisy = poisson_noise(
+                clean, dose=float(dose), sampling=test.sampling, rng=np.random.default_rng([seed, i, k])
+            )
             table, maps = retrieve(noisy, sampling=test.sampling, model=ret)
             s = column_scores(table, truth, radius=match_radius, channel=0)
             others = {}
@@ -144,12 +174,36 @@ def evaluate(test: Dataset, *, model="pretrained", doses, calibrations: dict | N
                 cal = calibrations[float(dose)]
                 b = _baseline.count_columns(noisy, sampling=test.sampling, calibration=cal)
                 sb = column_scores(b, truth, radius=match_radius, channel=0)
-                rows.append({**info, "dose": float(dose), "method": "baseline", **sb, **{k: float("nan") for k in others}, "recovered_3d": float("nan")})
+                rows.append(
+                    {
+                        **info,
+                        "dose": float(dose),
+                        "method": "baseline",
+                        **sb,
+                        **{k: float("nan") for k in others},
+                        "recovered_3d": float("nan"),
+                    }
+                )
             if i < keep_maps:
-                examples.append({"image": i, "dose": float(dose), "noisy": noisy, "maps": maps, "table": table, "truth": truth, "clean": clean, "labels": labels, "model3d": model3d})
+                examples.append(
+                    {
+                        "image": i,
+                        "dose": float(dose),
+                        "noisy": noisy,
+                        "maps": maps,
+                        "table": table,
+                        "truth": truth,
+                        "clean": clean,
+                        "labels": labels,
+                        "model3d": model3d,
+                    }
+                )
             bar.update()
     bar.close()
-    pixels = {d: (np.concatenate(c) if c else np.zeros(0), np.concatenate(t) if t else np.zeros(0)) for d, (c, t) in pixels.items()}
+    pixels = {
+        d: (np.concatenate(c) if c else np.zeros(0), np.concatenate(t) if t else np.zeros(0))
+        for d, (c, t) in pixels.items()
+    }
     return {"rows": rows, "pixels": pixels, "examples": examples}
 
 
@@ -216,5 +270,9 @@ def column_level(rows: list[dict]) -> pd.DataFrame:
         Per-image scores from :func:`evaluate` (with their ``matches``).
     """
     names = ["method", "dose", "image", "true", "pred", "confidence", "profile"]
-    parts = [r["matches"].assign(method=r["method"], dose=r["dose"], image=r["image"], profile=r["profile"]) for r in rows if len(r["matches"])]
+    parts = [
+        r["matches"].assign(method=r["method"], dose=r["dose"], image=r["image"], profile=r["profile"])
+        for r in rows
+        if len(r["matches"])
+    ]
     return pd.concat(parts, ignore_index=True)[names] if parts else pd.DataFrame(columns=names)

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from ..core.materials import Material, material as _material
+from ..core.materials import Material
+from ..core.materials import material as _material
 from ..core.structures import column_geometry
 from ..utils import atomic_path
 
@@ -146,7 +147,9 @@ def to_atoms(
         if len(anion):
             from scipy.spatial import cKDTree
 
-            _, nearest = cKDTree(table.loc[cation, ["x", "y"]].to_numpy()).query(table.loc[anion, ["x", "y"]].to_numpy())
+            _, nearest = cKDTree(table.loc[cation, ["x", "y"]].to_numpy()).query(
+                table.loc[anion, ["x", "y"]].to_numpy()
+            )
             offsets[anion] = (offsets[np.flatnonzero(cation)][nearest] + period / 2) % period
     positions, symbols, column = [], [], []
     for i, row in table.iterrows():
@@ -165,7 +168,11 @@ def to_atoms(
     atoms.info["surface"] = surface
     atoms.info["stagger"] = bool(stagger)
     atoms.info["base_parity"] = int(base_parity)
-    atoms.info["assumption"] = ("flat base: every column starts on one (110) plane" if surface == "bottom" else "columns symmetric about the mid-plane") + ", atoms on lattice sites a/sqrt(2) apart"
+    atoms.info["assumption"] = (
+        "flat base: every column starts on one (110) plane"
+        if surface == "bottom"
+        else "columns symmetric about the mid-plane"
+    ) + ", atoms on lattice sites a/sqrt(2) apart"
     return atoms
 
 

@@ -23,7 +23,15 @@ from ..data import fetch
 from ..inference import SoftmaxHeads, predict_tiled
 from ..models import MODEL_FORMAT, UNet, fuse_for_inference, load_model
 
-__all__ = ["PRETRAINED", "SAMPLING_TOLERANCE", "Retriever", "load_retriever", "predict_maps", "find_columns", "retrieve"]
+__all__ = [
+    "PRETRAINED",
+    "SAMPLING_TOLERANCE",
+    "Retriever",
+    "load_retriever",
+    "predict_maps",
+    "find_columns",
+    "retrieve",
+]
 
 #: Manifest name of the shipped weights.
 PRETRAINED = "unet-ceo2"
@@ -79,7 +87,14 @@ def _wrap(model: UNet, meta: dict) -> Retriever:
     heads = model.config.heads
     temperature = tuple(float(t) for t in meta.get("temperature", [1.0] * len(heads)))
     channels = tuple(tuple(c) for c in meta.get("channels", [[f"channel {h}"] for h in range(len(heads))]))
-    return Retriever(model=fuse_for_inference(model), config=model.config, sampling=float(meta["sampling"]), temperature=temperature, channels=channels, label_radius=float(meta.get("dataset", {}).get("config", {}).get("label_radius", 0.6)))
+    return Retriever(
+        model=fuse_for_inference(model),
+        config=model.config,
+        sampling=float(meta["sampling"]),
+        temperature=temperature,
+        channels=channels,
+        label_radius=float(meta.get("dataset", {}).get("config", {}).get("label_radius", 0.6)),
+    )
 
 
 def load_retriever(model: str | Path | Retriever | tuple = "pretrained") -> Retriever:
@@ -108,7 +123,9 @@ def load_retriever(model: str | Path | Retriever | tuple = "pretrained") -> Retr
     return _load_path(str(path), path.stat().st_mtime_ns)
 
 
-def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = None, overlap: int = 32, batch: int | None = None) -> dict:
+def predict_maps(
+    image: np.ndarray, retriever: Retriever, *, tile: int | None = None, overlap: int = 32, batch: int | None = None
+) -> dict:
     """Per-pixel maps of a normalized frame at the model's sampling.
 
     Parameters
@@ -131,12 +148,22 @@ def predict_maps(image: np.ndarray, retriever: Retriever, *, tile: int | None = 
         ``column_probability`` (heads, H, W) float32, one minus the background
         probability.
     """
-    maps = predict_tiled(image, retriever.model, retriever.transform, multiple=retriever.config.multiple, tile=tile, overlap=overlap, batch=batch)
+    maps = predict_tiled(
+        image,
+        retriever.model,
+        retriever.transform,
+        multiple=retriever.config.multiple,
+        tile=tile,
+        overlap=overlap,
+        batch=batch,
+    )
     maps["column_probability"] = maps.pop("foreground")
     return maps
 
 
-def find_columns(maps: dict, *, sampling: float, channels, radius: float = 0.6, min_distance: float = 1.0, threshold: float = 0.5) -> pd.DataFrame:
+def find_columns(
+    maps: dict, *, sampling: float, channels, radius: float = 0.6, min_distance: float = 1.0, threshold: float = 0.5
+) -> pd.DataFrame:
     """Columns from the per-pixel maps: peaks of the column probability, counted by vote.
 
     Parameters
@@ -171,7 +198,12 @@ def find_columns(maps: dict, *, sampling: float, channels, radius: float = 0.6, 
         pcol = maps["column_probability"][ch]
         cls = maps["classes"][ch]
         conf = maps["confidence"][ch]
-        peaks = peak_local_max(pcol, min_distance=max(1, int(round(min_distance / sampling / 2))), threshold_abs=threshold, exclude_border=False)
+        peaks = peak_local_max(
+            pcol,
+            min_distance=max(1, int(round(min_distance / sampling / 2))),
+            threshold_abs=threshold,
+            exclude_border=False,
+        )
         h, w = pcol.shape
         for i, j in peaks:
             i0, i1, j0, j1 = max(0, i - r_px), min(h, i + r_px + 1), max(0, j - r_px), min(w, j + r_px + 1)
@@ -257,15 +289,27 @@ def retrieve(
     resampled = abs(ratio - 1) > SAMPLING_TOLERANCE
     if resampled and not resample:
         raise ValueError(
-            f"the frame's sampling {sampling} Å/px differs from the model's {ret.sampling} Å/px by {abs(ratio - 1):.0%} "
-            f"(more than {SAMPLING_TOLERANCE:.0%}); pass resample=True to resample the frame, or use a model trained at this sampling"
+            f"the frame's sampling {sampling} Å/px differs from the model's {ret.sampling} Å/px by "
+            f"{abs(ratio - 1):.0%} "
+            f"(more than {SAMPLING_TOLERANCE:.0%}); pass resample=True to resample the frame, or "
+            "use a model trained at this sampling"
         )
     work = resample_frame(frame, sampling, ret.sampling, order=1) if resampled else frame
     work_sampling = ret.sampling if resampled else sampling
     maps = predict_maps(normalize(work), ret, tile=tile, overlap=overlap)
-    table = find_columns(maps, sampling=work_sampling, channels=ret.channels, radius=ret.label_radius, min_distance=min_distance, threshold=threshold)
+    table = find_columns(
+        maps,
+        sampling=work_sampling,
+        channels=ret.channels,
+        radius=ret.label_radius,
+        min_distance=min_distance,
+        threshold=threshold,
+    )
     if resampled:
-        maps = {k: resample_frame(v, ret.sampling, sampling, order=0 if k == "classes" else 1, shape=frame.shape) for k, v in maps.items()}
+        maps = {
+            k: resample_frame(v, ret.sampling, sampling, order=0 if k == "classes" else 1, shape=frame.shape)
+            for k, v in maps.items()
+        }
         table = tables.with_pixels(table, sampling)
     maps["sampling"] = sampling
     return table, maps

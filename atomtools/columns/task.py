@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +23,11 @@ import torch
 from ..core import labels as _labels
 from ..core.imaging import normalize, poisson_noise
 from ..data import fetch
-from ..models import MODEL_FORMAT, UNet, UNetConfig, load_model, model_card as _model_card, save_model
+from ..models import MODEL_FORMAT, UNet, UNetConfig, load_model, save_model
+from ..models import model_card as _model_card
 from ..storage import Dataset, open_dataset
 from ..training import OptimizerSpec, Task, distributed, fit, fit_temperature
+from ..utils import Record
 from .retrieval import PRETRAINED
 
 __all__ = [
@@ -37,11 +39,9 @@ __all__ = [
     "unet_card",
 ]
 
-MODEL_FORMAT = "atomtools.unet/1"
-
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Record):
     """Settings of a U-Net training run.
 
     Attributes
@@ -78,6 +78,8 @@ class TrainConfig:
         Seconds between checkpoints.
     """
 
+    strict = False  # settings of other versions are ignored, not refused
+
     steps: int = 1000
     batch_size: int = 8
     crop: int = 128
@@ -102,23 +104,6 @@ class TrainConfig:
             raise ValueError("TrainConfig.lr and target_edge must be positive")
         if not 0 < self.dose[0] <= self.dose[1]:
             raise ValueError(f"TrainConfig.dose must be a positive (low, high) range [e/Å²], got {self.dose}")
-
-    def to_dict(self) -> dict:
-        """JSON-able form (lists for pairs)."""
-        d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        """A config from :meth:`to_dict`'s form; unknown keys are ignored.
-
-        Parameters
-        ----------
-        d : dict
-            Fields.
-        """
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
 
 
 def split_structures(dataset: Dataset, *, validation_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +158,9 @@ class SegmentationBatches:
         The network's stride: crops must be multiples of it [px].
     """
 
-    def __init__(self, dataset: Dataset, indices: np.ndarray, config: TrainConfig, *, n_classes: int, multiple: int = 1):
+    def __init__(
+        self, dataset: Dataset, indices: np.ndarray, config: TrainConfig, *, n_classes: int, multiple: int = 1
+    ):
         self.ds = dataset
         self.indices = np.asarray(indices)
         self.config = config
@@ -211,12 +198,21 @@ class SegmentationBatches:
         else:
             r0, c0 = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
         win = (slice(r0, r0 + c), slice(c0, c0 + c))
-        clean, distance, nearest, weights = clean[win], distance[(slice(None), *win)], nearest[(slice(None), *win)], weights[win]
-        clean, distance, nearest, weights = _augment([clean, distance, nearest, weights], int(rng.integers(4)), bool(rng.random() < 0.5))
+        clean, distance, nearest, weights = (
+            clean[win],
+            distance[(slice(None), *win)],
+            nearest[(slice(None), *win)],
+            weights[win],
+        )
+        clean, distance, nearest, weights = _augment(
+            [clean, distance, nearest, weights], int(rng.integers(4)), bool(rng.random() < 0.5)
+        )
         dose = float(np.exp(rng.uniform(np.log(cfg.dose[0]), np.log(cfg.dose[1]))))
         scale = float(rng.uniform(*cfg.intensity_scale))
         x = normalize(poisson_noise(clean * scale, dose=dose, sampling=self.sampling, rng=rng))
-        target = _labels.soft_targets(distance, nearest, radius=self.radius, edge=cfg.target_edge, n_classes=self.n_classes)
+        target = _labels.soft_targets(
+            distance, nearest, radius=self.radius, edge=cfg.target_edge, n_classes=self.n_classes
+        )
         hard = _labels.label_maps(distance, nearest, radius=self.radius)
         return {"x": x[None], "target": target, "weights": weights, "labels": hard, "dose": dose}
 
@@ -336,13 +332,17 @@ def train_unet(
     n_classes = int(ds.attrs["n_classes"])
     n_channels = int(ds.attrs["n_channels"])
     if tuple(model_config.heads) != (n_classes,) * n_channels:
-        raise ValueError(f"model heads {model_config.heads} do not match the dataset's {n_channels} channels of {n_classes} classes")
+        raise ValueError(
+            f"model heads {model_config.heads} do not match the dataset's {n_channels} channels of {n_classes} classes"
+        )
     weights_out = Path(weights_out)
     train_idx, val_idx = split_structures(ds)
     batches = SegmentationBatches(ds, train_idx, config, n_classes=n_classes, multiple=model_config.multiple)
     val_x, val_y, val_doses = _validation_set(ds, val_idx, config)
     if val_x.shape[-1] % model_config.multiple or val_x.shape[-2] % model_config.multiple:
-        raise ValueError(f"dataset images {tuple(val_x.shape[-2:])} must be multiples of {model_config.multiple} px for this model")
+        raise ValueError(
+            f"dataset images {tuple(val_x.shape[-2:])} must be multiples of {model_config.multiple} px for this model"
+        )
 
     def validate(model) -> dict:
         logits = _predict(model, val_x)
@@ -368,11 +368,21 @@ def train_unet(
     start = time.perf_counter()
     task = Task(
         networks={"unet": model},
-        optimizers={"unet": OptimizerSpec(("unet",), lr=config.lr, weight_decay=config.weight_decay, warmup=config.warmup)},
+        optimizers={
+            "unet": OptimizerSpec(("unet",), lr=config.lr, weight_decay=config.weight_decay, warmup=config.warmup)
+        },
         batch=lambda step, rank, world: batches.batch(step, rank=rank, world=world),
-        train_step=lambda nets, batch, optimize: _unet_step(nets["unet"], batch, optimize, heads=model_config.heads, o_weight=config.o_weight),
+        train_step=lambda nets, batch, optimize: _unet_step(
+            nets["unet"], batch, optimize, heads=model_config.heads, o_weight=config.o_weight
+        ),
         validate=lambda nets: validate(nets["unet"]),
-        signature={"model": model_config.to_dict(), "train": config.to_dict(), "dataset": str(Path(dataset).resolve()), "n_images": len(ds), "init": init_name},
+        signature={
+            "model": model_config.to_dict(),
+            "train": config.to_dict(),
+            "dataset": str(Path(dataset).resolve()),
+            "n_images": len(ds),
+            "init": init_name,
+        },
     )
     history = fit(
         task,
@@ -408,14 +418,25 @@ def train_unet(
                 "temperature": temperatures,
                 "normalization": "divide by the frame mean",
                 "train_config": config.to_dict(),
-                "dataset": {"path": str(dataset), "n_images": len(ds), "config": ds.attrs["config"], "seed": ds.attrs["seed"]},
+                "dataset": {
+                    "path": str(dataset),
+                    "n_images": len(ds),
+                    "config": ds.attrs["config"],
+                    "seed": ds.attrs["seed"],
+                },
                 "validation": final,
                 "init": init_name,
                 "training_seconds": seconds,
                 "versions": {"torch": str(torch.__version__)},
             },
         )
-    return {"history": history, "temperature": temperatures, "validation": final, "seconds": seconds, "validation_doses": val_doses.tolist()}
+    return {
+        "history": history,
+        "temperature": temperatures,
+        "validation": final,
+        "seconds": seconds,
+        "validation_doses": val_doses.tolist(),
+    }
 
 
 def unet_card(path: str | Path, *, extra: str = "") -> str:
@@ -438,13 +459,28 @@ def unet_card(path: str | Path, *, extra: str = "") -> str:
     channels = ", ".join(c[0] for c in meta.get("channels", []))
     return _model_card(
         path,
-        summary=f"U-Net that classifies every pixel of a noisy HRTEM image of {name} seen along [{zone}] as background or as an atomic column with its number of atoms (one head per column species: {channels}; classes: background, 1..{heads[0] - 1} atoms, thicker clipped).",
-        use=f"`atomtools.retrieve(frame, sampling=...)` (frames at other samplings are refused or, with `resample=True`, resampled). Input: one frame divided by its mean; sampling {meta['sampling']} Å/px; energy {meta.get('energy', 0) / 1e3:.0f} keV.",
-        data=(
-            f"{ds.get('n_images', '?')} simulated images (abTEM multislice, seed {ds.get('seed', '?')}): profiles {dcfg.get('profiles')}, sizes {dcfg.get('size')} Å, "
-            f"{dcfg.get('thickness')} atoms per column, tilt up to {dcfg.get('tilt')}°, defocus {dcfg.get('defocus')} Å, Cs {dcfg.get('Cs')} Å, C5 {dcfg.get('C5')} Å, "
-            f"focal spread σ {dcfg.get('focal_spread')} Å, aperture {dcfg.get('aperture')} mrad; Poisson noise redrawn every step at doses {tc.get('dose')} e/Å²."
+        summary=(
+            f"U-Net that classifies every pixel of a noisy HRTEM image of {name} seen along "
+            f"[{zone}] as background or as an atomic column with its number of atoms (one head per "
+            f"column species: {channels}; classes: background, 1..{heads[0] - 1} atoms, thicker clipped)."
         ),
-        limits=f"Trained on simulations only: {name} [{zone}], the optics ranges above. Outside them (other materials, zone axes, samplings, strong drift or contamination) expect lower accuracy; 04_evaluate measures it out of range.",
+        use=(
+            "`atomtools.retrieve(frame, sampling=...)` (frames at other samplings are refused or, "
+            "with `resample=True`, resampled). Input: one frame divided by its mean; sampling "
+            f"{meta['sampling']} Å/px; energy {meta.get('energy', 0) / 1e3:.0f} keV."
+        ),
+        data=(
+            f"{ds.get('n_images', '?')} simulated images (abTEM multislice, seed "
+            f"{ds.get('seed', '?')}): profiles {dcfg.get('profiles')}, sizes {dcfg.get('size')} Å, "
+            f"{dcfg.get('thickness')} atoms per column, tilt up to {dcfg.get('tilt')}°, defocus "
+            f"{dcfg.get('defocus')} Å, Cs {dcfg.get('Cs')} Å, C5 {dcfg.get('C5')} Å, "
+            f"focal spread σ {dcfg.get('focal_spread')} Å, aperture {dcfg.get('aperture')} mrad; "
+            f"Poisson noise redrawn every step at doses {tc.get('dose')} e/Å²."
+        ),
+        limits=(
+            f"Trained on simulations only: {name} [{zone}], the optics ranges above. Outside "
+            "them (other materials, zone axes, samplings, strong drift or contamination) expect "
+            "lower accuracy; 04_evaluate measures it out of range."
+        ),
         extra=extra,
     )

@@ -44,6 +44,11 @@ def wavelength(energy: float) -> float:
     energy : float
         Electron energy [eV].
 
+    Returns
+    -------
+    float
+        The wavelength [Å].
+
     Examples
     --------
     >>> round(wavelength(300e3), 5)
@@ -169,10 +174,10 @@ def validate_sampling(sim_sampling: float, optics: Optics) -> None:
     Examples
     --------
     >>> validate_sampling(0.05, Optics(aperture=30.0))
-    >>> validate_sampling(0.5, Optics(aperture=30.0))
+    >>> validate_sampling(0.5, Optics(aperture=30.0))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: simulation sampling 0.5 Å is too coarse for a 30.0 mrad objective aperture at 300 keV: abTEM's antialias limit is 13.1 mrad; use a sampling of at most 0.219 Å
+    ValueError: simulation sampling 0.5 Å is too coarse ... limit is 13.1 mrad; use a sampling of at most 0.219 Å
     """
     if not sim_sampling > 0:
         raise ValueError(f"simulation sampling must be positive [Å], got {sim_sampling}")
@@ -202,6 +207,11 @@ def fft_friendly_size(n: int) -> int:
     ----------
     n : int
         Least size [points].
+
+    Returns
+    -------
+    int
+        The grid size [points].
 
     Examples
     --------
@@ -326,7 +336,12 @@ def dose_series(clean: np.ndarray, doses, *, sampling: float, seed: int) -> np.n
     numpy.ndarray
         (len(doses), H, W) float32 counts.
     """
-    return np.stack([poisson_noise(clean, dose=d, sampling=sampling, rng=np.random.default_rng([seed, k])) for k, d in enumerate(doses)])
+    return np.stack(
+        [
+            poisson_noise(clean, dose=d, sampling=sampling, rng=np.random.default_rng([seed, k]))
+            for k, d in enumerate(doses)
+        ]
+    )
 
 
 def snr(clean: np.ndarray, *, dose: float, sampling: float, mask: np.ndarray | None = None) -> float:
@@ -405,7 +420,9 @@ def check_frame(image) -> np.ndarray:
     """
     arr = np.asarray(image)
     if arr.ndim != 2:
-        raise ValueError(f"expected one 2D frame, got an array of shape {arr.shape}; pass frames of a series one at a time")
+        raise ValueError(
+            f"expected one 2D frame, got an array of shape {arr.shape}; pass frames of a series one at a time"
+        )
     if arr.size == 0 or min(arr.shape) < 8:
         raise ValueError(f"the frame is empty or tiny ({arr.shape}); need at least 8 x 8 pixels")
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
@@ -418,7 +435,9 @@ def check_frame(image) -> np.ndarray:
     return arr
 
 
-def resample_frame(image: np.ndarray, sampling: float, new_sampling: float, *, order: int = 1, shape: tuple[int, int] | None = None) -> np.ndarray:
+def resample_frame(
+    image: np.ndarray, sampling: float, new_sampling: float, *, order: int = 1, shape: tuple[int, int] | None = None
+) -> np.ndarray:
     """Resample a frame to another pixel size, keeping pixel (i, j) at (j, i) * sampling [Å].
 
     Parameters
@@ -437,7 +456,10 @@ def resample_frame(image: np.ndarray, sampling: float, new_sampling: float, *, o
     image = np.asarray(image)
     h, w = image.shape[-2:]
     if shape is None:
-        shape = (int(np.floor((h - 1) * sampling / new_sampling)) + 1, int(np.floor((w - 1) * sampling / new_sampling)) + 1)
+        shape = (
+            int(np.floor((h - 1) * sampling / new_sampling)) + 1,
+            int(np.floor((w - 1) * sampling / new_sampling)) + 1,
+        )
     ri = np.arange(shape[0]) * new_sampling / sampling
     ci = np.arange(shape[1]) * new_sampling / sampling
     coords = np.meshgrid(ri, ci, indexing="ij")

@@ -49,7 +49,10 @@ def channels_of(atoms: Atoms, channels=None) -> tuple[tuple[str, ...], ...]:
         return tuple(tuple(c) for c in channels)
     spec = atoms.info.get("spec") or {}
     if "material" not in spec:
-        raise ValueError("the model does not record its material: pass channels=(('Ce',), ('O',)) or build it with atomtools.core.structures")
+        raise ValueError(
+            "the model does not record its material: pass channels=(('Ce',), ('O',)) or build it "
+            "with atomtools.core.structures"
+        )
     return material(spec["material"]).channels
 
 
@@ -111,14 +114,25 @@ def column_table(atoms: Atoms, *, sampling: float, channels=None) -> pd.DataFram
     for c, group in enumerate(channels):
         channel[np.isin(element, group)] = c
     table = tables.new_table(
-        {"column": ids, "x": mean[:, 0], "y": mean[:, 1], "element": element, "channel": channel, "count": count, "z_min": z_min, "z_max": z_max},
+        {
+            "column": ids,
+            "x": mean[:, 0],
+            "y": mean[:, 1],
+            "element": element,
+            "channel": channel,
+            "count": count,
+            "z_min": z_min,
+            "z_max": z_max,
+        },
         kind="truth",
         sampling=sampling,
     )
     return table[table.channel >= 0].reset_index(drop=True)
 
 
-def nearest_column_maps(table: pd.DataFrame, *, shape: tuple[int, int], sampling: float, n_channels: int, n_classes: int):
+def nearest_column_maps(
+    table: pd.DataFrame, *, shape: tuple[int, int], sampling: float, n_channels: int, n_classes: int
+):
     """For every pixel and channel: distance to the nearest column [Å] and its class.
 
     Parameters
@@ -181,7 +195,9 @@ def label_maps(distance: np.ndarray, nearest: np.ndarray, *, radius: float) -> n
     return np.where(distance <= radius, nearest, 0).astype(np.uint8)
 
 
-def soft_targets(distance: np.ndarray, nearest: np.ndarray, *, radius: float, edge: float, n_classes: int) -> np.ndarray:
+def soft_targets(
+    distance: np.ndarray, nearest: np.ndarray, *, radius: float, edge: float, n_classes: int
+) -> np.ndarray:
     """Class probabilities of the label masks, smoothed toward the background at their edge.
 
     At distance ``d`` from the nearest column the target puts
@@ -229,7 +245,16 @@ def soft_targets(distance: np.ndarray, nearest: np.ndarray, *, radius: float, ed
     return target.reshape(*lead, n_classes, *distance.shape[-2:])
 
 
-def loss_weights(table: pd.DataFrame, *, shape: tuple[int, int], sampling: float, radius: float, column_weight: float = 3.0, border_weight: float = 5.0, border_sigma: float = 1.0) -> np.ndarray:
+def loss_weights(
+    table: pd.DataFrame,
+    *,
+    shape: tuple[int, int],
+    sampling: float,
+    radius: float,
+    column_weight: float = 3.0,
+    border_weight: float = 5.0,
+    border_sigma: float = 1.0,
+) -> np.ndarray:
     """Per-pixel weights of the spatially weighted cross-entropy.
 
     ``w = 1 + (column_weight - 1) [d1 <= radius] + border_weight exp(-(d1 + d2)^2 / (2 border_sigma^2))``
@@ -269,11 +294,15 @@ def loss_weights(table: pd.DataFrame, *, shape: tuple[int, int], sampling: float
     d = d.reshape(h * w, k)
     d1 = d[:, 0]
     d2 = d[:, 1] if k == 2 else np.full_like(d1, np.inf)
-    extra = (column_weight - 1.0) * (d1 <= radius) + border_weight * np.exp(-np.square(np.minimum(d1 + d2, 1e3)) / (2 * border_sigma**2))
+    extra = (column_weight - 1.0) * (d1 <= radius) + border_weight * np.exp(
+        -np.square(np.minimum(d1 + d2, 1e3)) / (2 * border_sigma**2)
+    )
     return (weights + extra.reshape(h, w)).astype(np.float32)
 
 
-def ground_truth(atoms: Atoms, *, shape: tuple[int, int], sampling: float, n_classes: int, radius: float = 0.6, channels=None, column_weight: float = 3.0, border_weight: float = 5.0, border_sigma: float = 1.0) -> dict:
+def ground_truth(
+    atoms: Atoms, *, shape, sampling: float, n_classes: int, radius=0.6, channels=None, **weighting
+) -> dict:
     """All ground truth of one model on one pixel grid.
 
     Parameters
@@ -290,8 +319,8 @@ def ground_truth(atoms: Atoms, *, shape: tuple[int, int], sampling: float, n_cla
         Radius of a column in the label maps [Å].
     channels : sequence of tuple of str, optional
         Element groups; default the model's material's channels.
-    column_weight, border_weight, border_sigma : float
-        Loss-weight settings (:func:`loss_weights`).
+    **weighting
+        ``column_weight``, ``border_weight``, ``border_sigma`` of :func:`loss_weights`.
 
     Returns
     -------
@@ -301,11 +330,13 @@ def ground_truth(atoms: Atoms, *, shape: tuple[int, int], sampling: float, n_cla
     """
     channels = channels_of(atoms, channels)
     table = column_table(atoms, sampling=sampling, channels=channels)
-    distance, nearest = nearest_column_maps(table, shape=shape, sampling=sampling, n_channels=len(channels), n_classes=n_classes)
+    distance, nearest = nearest_column_maps(
+        table, shape=shape, sampling=sampling, n_channels=len(channels), n_classes=n_classes
+    )
     return {
         "table": table,
         "labels": label_maps(distance, nearest, radius=radius),
         "distance": distance,
         "nearest": nearest,
-        "weights": loss_weights(table, shape=shape, sampling=sampling, radius=radius, column_weight=column_weight, border_weight=border_weight, border_sigma=border_sigma),
+        "weights": loss_weights(table, shape=shape, sampling=sampling, radius=radius, **weighting),
     }

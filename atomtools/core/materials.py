@@ -22,10 +22,12 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from ase import Atoms
 from ase.data import atomic_numbers
+
+from ..utils import Record
 
 __all__ = ["Material", "KNOWN", "CEO2", "STRUCTURES", "material"]
 
@@ -37,7 +39,7 @@ DEFAULT_PHONON_SIGMA = 0.08
 
 
 @dataclass(frozen=True)
-class Material:
+class Material(Record):
     """A crystal as the pipeline sees it.
 
     Attributes
@@ -79,7 +81,10 @@ class Material:
                 raise ValueError(f"Material {self.name!r}: unknown element {s!r} in symbols={tuple(self.symbols)!r}")
         expected = {"fluorite": 2, "rocksalt": 2}.get(self.structure, 1)
         if len(self.symbols) != expected:
-            raise ValueError(f"Material {self.name!r}: a {self.structure} crystal takes {expected} species, got {tuple(self.symbols)!r}")
+            raise ValueError(
+                f"Material {self.name!r}: a {self.structure} crystal takes {expected} species, got "
+                f"{tuple(self.symbols)!r}"
+            )
         if not self.a > 0:
             raise ValueError(f"Material {self.name!r}: lattice constant a must be positive [Å], got {self.a}")
         object.__setattr__(self, "symbols", tuple(self.symbols))
@@ -123,35 +128,21 @@ class Material:
         from ase.spacegroup import crystal
 
         if self.structure == "fluorite":
-            return crystal(list(self.symbols), basis=[(0, 0, 0), (0.25, 0.25, 0.25)], spacegroup=225, cellpar=[self.a, self.a, self.a, 90, 90, 90])
+            return crystal(
+                list(self.symbols),
+                basis=[(0, 0, 0), (0.25, 0.25, 0.25)],
+                spacegroup=225,
+                cellpar=[self.a, self.a, self.a, 90, 90, 90],
+            )
         if self.structure == "rocksalt":
             return bulk("".join(self.symbols), "rocksalt", a=self.a, cubic=True)
         return bulk(self.symbols[0], self.structure, a=self.a, cubic=True)
 
-    def to_dict(self) -> dict:
-        """JSON-able form; :meth:`from_dict` inverts it."""
-        d = asdict(self)
-        d["symbols"] = list(self.symbols)
-        d["zone_axis"] = list(self.zone_axis)
-        d["channels"] = [list(c) for c in self.channels]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Material":
-        """A Material from :meth:`to_dict`'s form.
-
-        Parameters
-        ----------
-        d : dict
-            Its fields.
-        """
-        d = dict(d)
-        d["channels"] = tuple(tuple(c) for c in d.get("channels", ()))
-        return cls(**d)
-
 
 #: CeO2, fluorite, a = 5.411 Å, seen along [110]: the material of the source works.
-CEO2 = Material(name="CeO2", structure="fluorite", symbols=("Ce", "O"), a=5.411, phonon_sigmas={"Ce": 0.062, "O": 0.087})
+CEO2 = Material(
+    name="CeO2", structure="fluorite", symbols=("Ce", "O"), a=5.411, phonon_sigmas={"Ce": 0.062, "O": 0.087}
+)
 
 #: Materials known by name beyond ASE's elemental reference states.
 KNOWN: dict[str, Material] = {
@@ -163,7 +154,7 @@ KNOWN: dict[str, Material] = {
 }
 
 
-def material(spec: "str | Material | dict", *, zone_axis: tuple[int, int, int] | None = None) -> Material:
+def material(spec: str | Material | dict, *, zone_axis: tuple[int, int, int] | None = None) -> Material:
     """The :class:`Material` called ``spec``.
 
     Parameters
@@ -193,8 +184,14 @@ def material(spec: "str | Material | dict", *, zone_axis: tuple[int, int, int] |
 
         ref = reference_states[atomic_numbers[spec]] or {}
         if ref.get("symmetry") not in ("fcc", "bcc", "diamond"):
-            raise ValueError(f"material {spec!r}: ASE's reference state is {ref.get('symmetry')!r}, not a cubic fcc, bcc or diamond crystal; describe it with atomtools.Material(...)")
+            raise ValueError(
+                f"material {spec!r}: ASE's reference state is {ref.get('symmetry')!r}, not a cubic "
+                "fcc, bcc or diamond crystal; describe it with atomtools.Material(...)"
+            )
         out = Material(name=spec, structure=ref["symmetry"], symbols=(spec,), a=float(ref["a"]))
     else:
-        raise ValueError(f"unknown material {spec!r}: expected one of {sorted(KNOWN)}, an element with a cubic ASE reference state (e.g. 'Pd'), or an atomtools.Material")
+        raise ValueError(
+            f"unknown material {spec!r}: expected one of {sorted(KNOWN)}, an element with a cubic "
+            "ASE reference state (e.g. 'Pd'), or an atomtools.Material"
+        )
     return replace(out, zone_axis=tuple(zone_axis)) if zone_axis is not None else out

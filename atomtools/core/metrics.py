@@ -49,7 +49,11 @@ def match_columns(pred_xy: np.ndarray, true_xy: np.ndarray, *, radius: float) ->
     """
     pred_xy = np.asarray(pred_xy, float)
     true_xy = np.asarray(true_xy, float)
-    dim = pred_xy.shape[-1] if pred_xy.ndim == 2 and pred_xy.size else (true_xy.shape[-1] if true_xy.ndim == 2 and true_xy.size else 2)
+    dim = (
+        pred_xy.shape[-1]
+        if pred_xy.ndim == 2 and pred_xy.size
+        else (true_xy.shape[-1] if true_xy.ndim == 2 and true_xy.size else 2)
+    )
     pred_xy, true_xy = pred_xy.reshape(-1, dim), true_xy.reshape(-1, dim)
     if not len(pred_xy) or not len(true_xy):
         return np.zeros(0, int), np.zeros(0, int)
@@ -100,7 +104,11 @@ def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.
     """
     p = pred[pred.channel == channel] if len(pred) else pred
     t = truth[truth.channel == channel] if len(truth) else truth
-    ip, it = match_columns(p[["x", "y"]].to_numpy() if len(p) else np.zeros((0, 2)), t[["x", "y"]].to_numpy() if len(t) else np.zeros((0, 2)), radius=radius)
+    ip, it = match_columns(
+        p[["x", "y"]].to_numpy() if len(p) else np.zeros((0, 2)),
+        t[["x", "y"]].to_numpy() if len(t) else np.zeros((0, 2)),
+        radius=radius,
+    )
     tp, fp, fn = len(ip), len(p) - len(ip), len(t) - len(it)
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
@@ -163,7 +171,15 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 10) 
     for b in range(bins):
         m = idx == b
         if m.any():
-            rows.append({"lower": edges[b], "upper": edges[b + 1], "confidence": float(confidence[m].mean()), "accuracy": float(correct[m].mean()), "n": float(m.sum())})
+            rows.append(
+                {
+                    "lower": edges[b],
+                    "upper": edges[b + 1],
+                    "confidence": float(confidence[m].mean()),
+                    "accuracy": float(correct[m].mean()),
+                    "n": float(m.sum()),
+                }
+            )
     return pd.DataFrame(rows, columns=["lower", "upper", "confidence", "accuracy", "n"])
 
 
@@ -172,12 +188,8 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, b
 
     Parameters
     ----------
-    confidence : numpy.ndarray
-        Predicted probabilities.
-    correct : numpy.ndarray
-        Whether each prediction was right.
-    bins : int
-        Equal-width confidence bins over [0, 1].
+    confidence, correct, bins
+        As for :func:`reliability`.
 
     Examples
     --------
@@ -190,7 +202,9 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, b
     return float(np.sum(r.n * np.abs(r.accuracy - r.confidence)) / r.n.sum())
 
 
-def pixel_calibration(maps: dict, labels: np.ndarray, *, channel: int = 0, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pixel_calibration(
+    maps: dict, labels: np.ndarray, *, channel: int = 0, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel (confidence, correct) of a prediction against hard label maps.
 
     Parameters
@@ -258,7 +272,13 @@ def atoms_recovered(model, truth, *, tolerance: float = 1.0, z_step: float = 0.1
     for z in np.unique(tnum):
         ip, _ = match_columns(moved[mnum == z], tpos[tnum == z], radius=tolerance)
         recovered += len(ip)
-    return {"fraction": recovered / len(tpos), "recovered": int(recovered), "true": int(len(tpos)), "model": int(len(mpos)), "z_shift": shift}
+    return {
+        "fraction": recovered / len(tpos),
+        "recovered": int(recovered),
+        "true": int(len(tpos)),
+        "model": int(len(mpos)),
+        "z_shift": shift,
+    }
 
 
 def summarize(rows: list[dict]) -> dict:

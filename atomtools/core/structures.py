@@ -15,13 +15,14 @@ onto x.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 from scipy.spatial import cKDTree
 
+from ..utils import Record
 from .materials import CEO2, Material, material
 
 __all__ = [
@@ -72,6 +73,11 @@ def ceo2(*, a: float = CEO2.a) -> Atoms:
     ----------
     a : float
         Lattice constant [Å].
+
+    Returns
+    -------
+    ase.Atoms
+        Ce4O8 in a cubic cell.
 
     Examples
     --------
@@ -137,10 +143,8 @@ def column_period(bulk: Atoms, zone_axis=(1, 1, 0)) -> float:
 
     Parameters
     ----------
-    bulk : ase.Atoms
-        Unit cell of the crystal.
-    zone_axis : tuple of int
-        Crystal direction [uvw] along the beam.
+    bulk, zone_axis
+        As for :func:`zone_axis_rotation`.
 
     Examples
     --------
@@ -310,14 +314,7 @@ def facet_mask(sites: Atoms, bulk: Atoms, facets: dict, *, center=(0.0, 0.0, 0.0
 
 
 def thickness_profile(
-    xy: np.ndarray,
-    *,
-    kind: str,
-    n_min: int,
-    n_max: int,
-    width: float = 8.0,
-    direction: float = 0.0,
-    origin=(0.0, 0.0),
+    xy: np.ndarray, *, kind: str, n_min: int, n_max: int, width: float = 8.0, direction: float = 0.0, origin=(0.0, 0.0)
 ) -> np.ndarray:
     """Number of atoms along the beam allowed at projected positions.
 
@@ -370,7 +367,7 @@ def thickness_profile(
 
 
 @dataclass(frozen=True)
-class ParticleSpec:
+class ParticleSpec(Record):
     """Everything that decides one atomic model. ``build(spec)`` is deterministic.
 
     Attributes
@@ -438,7 +435,9 @@ class ParticleSpec:
             raise ValueError(f"ParticleSpec.truncation must lie in [1, sqrt(3)], got {self.truncation}")
         for el, frac in self.vacancies.items():
             if el not in symbols or not 0 <= frac < 1:
-                raise ValueError(f"ParticleSpec.vacancies[{el!r}]={frac}: expected an element of {symbols} and a fraction in [0, 1)")
+                raise ValueError(
+                    f"ParticleSpec.vacancies[{el!r}]={frac}: expected an element of {symbols} and a fraction in [0, 1)"
+                )
         for el, n in self.adatoms.items():
             if el not in symbols or int(n) < 0:
                 raise ValueError(f"ParticleSpec.adatoms[{el!r}]={n}: expected an element of {symbols} and a count >= 0")
@@ -446,27 +445,6 @@ class ParticleSpec:
             raise ValueError(f"ParticleSpec.support must be >= 0 [Å], got {self.support}")
         if not 1 <= self.n_min <= self.n_max:
             raise ValueError(f"ParticleSpec needs 1 <= n_min <= n_max, got {self.n_min}, {self.n_max}")
-
-    def to_dict(self) -> dict:
-        """JSON-able form; :meth:`from_dict` inverts it."""
-        d = asdict(self)
-        d["shift"] = list(self.shift)
-        d["material"] = self.material.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ParticleSpec":
-        """A spec from :meth:`to_dict`'s form.
-
-        Parameters
-        ----------
-        d : dict
-            Its fields.
-        """
-        d = dict(d)
-        if "shift" in d:
-            d["shift"] = tuple(d["shift"])
-        return cls(**d)
 
 
 def _pair(owner: str, name: str, value, *, positive: bool = False, integer: bool = False) -> tuple:
@@ -483,7 +461,7 @@ def _pair(owner: str, name: str, value, *, positive: bool = False, integer: bool
 
 
 @dataclass(frozen=True)
-class ParticleRanges:
+class ParticleRanges(Record):
     """The ranges a dataset draws its particles from: the one source of the particle
     parameters a simulation varies (:meth:`sample` turns them into a :class:`ParticleSpec`).
 
@@ -644,7 +622,9 @@ def nanoparticle(spec: ParticleSpec) -> Atoms:
         keep = is_cation & _profile_mask(sites, keep, spec, period)
 
     keep |= (~is_cation) & _bonded(sites, keep, min_bonds=mat.min_bonds, bond=_bond_length(bulk))
-    candidates = is_cation & ~keep & _bonded(sites, keep & is_cation, min_bonds=3, bond=_nn_distance(sites, is_cation) * 1.01)
+    candidates = (
+        is_cation & ~keep & _bonded(sites, keep & is_cation, min_bonds=3, bond=_nn_distance(sites, is_cation) * 1.01)
+    )
     keep = _remove_vacancies(sites, keep, spec.vacancies, rng)
     keep = _add_adatoms(sites, keep, candidates, spec.adatoms, rng)
 
@@ -670,9 +650,15 @@ def _profile_mask(sites: Atoms, inside: np.ndarray, spec: ParticleSpec, period: 
     n_allowed = np.zeros(col.max() + 1, int)
     xy = xy_col[kept_cols]
     origin = xy.min(axis=0) if len(xy) else (0.0, 0.0)
+    s = spec
     n_allowed[kept_cols] = thickness_profile(
-        xy, kind=spec.profile, n_min=spec.n_min, n_max=spec.n_max,
-        width=spec.profile_width, direction=spec.profile_direction, origin=origin,
+        xy,
+        kind=s.profile,
+        n_min=s.n_min,
+        n_max=s.n_max,
+        width=s.profile_width,
+        direction=s.profile_direction,
+        origin=origin,
     )
     z_base = -0.5 * spec.n_max * period  # the flat (110) base
     rank = np.floor((z - z_base) / period + 1e-6)
@@ -754,7 +740,9 @@ def mistilt(atoms: Atoms, *, tilt: float, axis_angle: float, rotation: float) ->
     return out
 
 
-def amorphous_carbon(extent: tuple[float, float], thickness: float, *, rng, density: float = 2.0, min_distance: float = 1.3) -> Atoms:
+def amorphous_carbon(
+    extent: tuple[float, float], thickness: float, *, rng, density: float = 2.0, min_distance: float = 1.3
+) -> Atoms:
     """Random carbon film.
 
     Parameters
@@ -797,7 +785,15 @@ def amorphous_carbon(extent: tuple[float, float], thickness: float, *, rng, dens
     return film
 
 
-def place_in_cell(atoms: Atoms, *, extent: tuple[float, float], shift=(0.0, 0.0), vacuum: float = 5.0, margin: float = 2.0, support: Atoms | None = None) -> Atoms:
+def place_in_cell(
+    atoms: Atoms,
+    *,
+    extent: tuple[float, float],
+    shift=(0.0, 0.0),
+    vacuum: float = 5.0,
+    margin: float = 2.0,
+    support: Atoms | None = None,
+) -> Atoms:
     """Put a centred model in a periodic cell of the given lateral extent.
 
     Parameters
@@ -826,7 +822,8 @@ def place_in_cell(atoms: Atoms, *, extent: tuple[float, float], shift=(0.0, 0.0)
     if np.any(lo < margin) or np.any(hi > np.asarray(extent) - margin):
         raise ValueError(
             f"the model spans x {lo[0]:.1f}..{hi[0]:.1f} Å, y {lo[1]:.1f}..{hi[1]:.1f} Å and does not fit "
-            f"a {extent[0]:.1f} x {extent[1]:.1f} Å field with a {margin} Å margin: use a smaller size or a larger field"
+            f"a {extent[0]:.1f} x {extent[1]:.1f} Å field with a {margin} Å margin: use a smaller "
+            "size or a larger field"
         )
     out.positions[:, :2] = xy
     out.positions[:, 2] += vacuum - out.positions[:, 2].min()

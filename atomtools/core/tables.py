@@ -11,7 +11,9 @@ float array with the element as its atomic number (:data:`STORED`,
 
 Examples
 --------
->>> t = new_table({"x": [1.6], "y": [0.8], "element": ["Ce"], "channel": [0], "count": [5], "confidence": [0.9], "p_column": [0.99]}, kind="predicted", sampling=0.16)
+>>> one = {"x": [1.6], "y": [0.8], "element": ["Ce"], "channel": [0], "count": [5], "confidence": [0.9]}
+>>> one["p_column"] = [1.0]
+>>> t = new_table(one, kind="predicted", sampling=0.16)
 >>> list(t.columns) == list(PREDICTED), float(t.row[0]), float(t.col[0])
 (True, 5.0, 10.0)
 """

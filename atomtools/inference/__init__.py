@@ -1,5 +1,6 @@
 """Inference: one tiled, batched, bounded-memory routine for any network (:func:`predict_tiled`)."""
 
-from .tiling import OutputTransform, Regression, SoftmaxHeads, auto_tile, predict_tiled, tile_offsets, window
+from . import tiling
+from .tiling import *  # noqa: F403 - each module's public names, as its __all__ lists them
 
-__all__ = ["predict_tiled", "OutputTransform", "SoftmaxHeads", "Regression", "auto_tile", "window", "tile_offsets"]
+__all__ = [*tiling.__all__]

@@ -71,11 +71,17 @@ class SoftmaxHeads:
         z = z.float() * self._inv_t
         if len(set(self.heads)) == 1:  # equal heads: one softmax over a (..., heads, classes) view
             return torch.softmax(z.reshape(*z.shape[:-1], len(self.heads), self.heads[0]), dim=-1).reshape(z.shape)
-        return torch.cat([torch.softmax(z[..., a:b], dim=-1) for a, b in zip(self._bounds[:-1], self._bounds[1:])], dim=-1)
+        return torch.cat(
+            [torch.softmax(z[..., a:b], dim=-1) for a, b in zip(self._bounds[:-1], self._bounds[1:])], dim=-1
+        )
 
     def allocate(self, shape: tuple[int, int]) -> dict[str, np.ndarray]:
         n = len(self.heads)
-        return {"classes": np.zeros((n, *shape), np.uint8), "confidence": np.zeros((n, *shape), np.float32), "foreground": np.zeros((n, *shape), np.float32)}
+        return {
+            "classes": np.zeros((n, *shape), np.uint8),
+            "confidence": np.zeros((n, *shape), np.float32),
+            "foreground": np.zeros((n, *shape), np.float32),
+        }
 
     def store(self, outputs: dict, rows: slice, values: torch.Tensor) -> None:
         for h, (a, b) in enumerate(zip(self._bounds[:-1], self._bounds[1:])):

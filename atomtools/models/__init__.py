@@ -5,7 +5,8 @@ training; :mod:`atomtools.models.io` saves and loads them (``weights_only=True``
 with their metadata and writes model cards.
 """
 
-from .io import MODEL_FORMAT, NETWORKS, load_model, model_card, n_parameters, save_model
-from .unet import UNet, UNetConfig, fuse_for_inference
+from . import io, unet
+from .io import *  # noqa: F403 - each module's public names, as its __all__ lists them
+from .unet import *  # noqa: F403 - each module's public names, as its __all__ lists them
 
-__all__ = ["UNet", "UNetConfig", "fuse_for_inference", "NETWORKS", "MODEL_FORMAT", "save_model", "load_model", "model_card", "n_parameters"]
+__all__ = [*unet.__all__, *io.__all__]

@@ -21,9 +21,7 @@ from .unet import UNet, UNetConfig
 __all__ = ["NETWORKS", "MODEL_FORMAT", "save_model", "load_model", "model_card", "n_parameters"]
 
 #: format name -> (network class, its config class with to_dict/from_dict).
-NETWORKS: dict[str, tuple[type[nn.Module], type]] = {
-    "atomtools.unet/1": (UNet, UNetConfig),
-}
+NETWORKS: dict[str, tuple[type[nn.Module], type]] = {"atomtools.unet/1": (UNet, UNetConfig)}
 
 #: Format of the U-Net weights.
 MODEL_FORMAT = "atomtools.unet/1"
@@ -57,7 +55,9 @@ def save_model(path: str | Path, model: nn.Module, *, metadata: dict) -> Path:
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        torch.save({"format": _format_of(model), "config": model.config.to_dict(), "state_dict": state, **metadata}, tmp)
+        torch.save(
+            {"format": _format_of(model), "config": model.config.to_dict(), "state_dict": state, **metadata}, tmp
+        )
     return path
 
 
@@ -92,7 +92,9 @@ def load_model(path: str | Path, *, expected: str | None = None) -> tuple[nn.Mod
     wanted = (expected,) if expected else tuple(NETWORKS)
     if fmt not in wanted:
         kind = "U-Net" if expected == MODEL_FORMAT else "weights"
-        raise ValueError(f"{path} is not an atomtools {kind} file (format {fmt!r}, expected {' or '.join(map(repr, wanted))})")
+        raise ValueError(
+            f"{path} is not an atomtools {kind} file (format {fmt!r}, expected {' or '.join(map(repr, wanted))})"
+        )
     cls, config_cls = NETWORKS[fmt]
     model = cls(config_cls.from_dict(state["config"]))
     model.load_state_dict(state["state_dict"])
@@ -152,12 +154,24 @@ def model_card(path: str | Path, *, summary: str, use: str, data: str, limits: s
         data,
         "",
         "## Training",
-        f"{tc.get('steps')} steps of {tc.get('batch_size')} crops of {tc.get('crop')} px, AdamW lr {tc.get('lr')}, seed {tc.get('seed')}, "
-        f"start: {meta.get('init') or 'random'}; {meta.get('training_seconds', 0) / 60:.0f} min on {meta.get('hardware', 'CPU')}.",
+        f"{tc.get('steps')} steps of {tc.get('batch_size')} crops of {tc.get('crop')} px, AdamW lr "
+        f"{tc.get('lr')}, seed {tc.get('seed')}, "
+        f"start: {meta.get('init') or 'random'}; {meta.get('training_seconds', 0) / 60:.0f} min on "
+        f"{meta.get('hardware', 'CPU')}.",
     ]
     if meta.get("temperature"):
-        lines.append(f"Calibration: temperature scaling on held-out structures, T = {[round(t, 3) for t in meta['temperature']]}.")
-    lines += ["", "## Validation (held-out structures, doses spread over the training range)", *[f"- {k}: {v:.3f}" for k, v in meta.get("validation", {}).items()], "", "## Limits", limits]
+        lines.append(
+            "Calibration: temperature scaling on held-out structures, T = "
+            f"{[round(t, 3) for t in meta['temperature']]}."
+        )
+    lines += [
+        "",
+        "## Validation (held-out structures, doses spread over the training range)",
+        *[f"- {k}: {v:.3f}" for k, v in meta.get("validation", {}).items()],
+        "",
+        "## Limits",
+        limits,
+    ]
     if extra:
         lines += ["", extra]
     return "\n".join(lines) + "\n"

@@ -6,16 +6,18 @@ The network maps one normalized HRTEM image to one logit map per class of each h
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from ..utils import Record
 
 __all__ = ["UNetConfig", "UNet", "fuse_for_inference"]
 
 
 @dataclass(frozen=True)
-class UNetConfig:
+class UNetConfig(Record):
     """Architecture of a :class:`UNet`.
 
     Attributes
@@ -50,15 +52,6 @@ class UNetConfig:
         """Input sizes must be multiples of this [px]."""
         return self.stem * 2**self.depth
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["heads"] = list(self.heads)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "UNetConfig":
-        return cls(**{**d, "heads": tuple(d["heads"])})
-
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
@@ -87,9 +80,14 @@ class UNet(nn.Module):
         w = config.width
         widths = [w * 2**i for i in range(config.depth + 1)]
         self.unshuffle = nn.PixelUnshuffle(config.stem) if config.stem > 1 else nn.Identity()
-        self.down = nn.ModuleList([_block(config.in_channels * config.stem**2, widths[0])] + [_block(widths[i - 1], widths[i]) for i in range(1, config.depth + 1)])
+        self.down = nn.ModuleList(
+            [_block(config.in_channels * config.stem**2, widths[0])]
+            + [_block(widths[i - 1], widths[i]) for i in range(1, config.depth + 1)]
+        )
         self.pool = nn.MaxPool2d(2)
-        self.up = nn.ModuleList([nn.ConvTranspose2d(widths[i], widths[i - 1], 2, stride=2) for i in range(config.depth, 0, -1)])
+        self.up = nn.ModuleList(
+            [nn.ConvTranspose2d(widths[i], widths[i - 1], 2, stride=2) for i in range(config.depth, 0, -1)]
+        )
         self.merge = nn.ModuleList([_block(2 * widths[i - 1], widths[i - 1]) for i in range(config.depth, 0, -1)])
         self.head = nn.Conv2d(widths[0], sum(config.heads), 1)
 
@@ -136,7 +134,11 @@ def fuse_for_inference(model: UNet) -> nn.Module:
             layers = list(module)
             out, i = [], 0
             while i < len(layers):
-                if i + 1 < len(layers) and isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
+                if (
+                    i + 1 < len(layers)
+                    and isinstance(layers[i], nn.Conv2d)
+                    and isinstance(layers[i + 1], nn.BatchNorm2d)
+                ):
                     out.append(fuse_conv_bn_eval(layers[i], layers[i + 1]))
                     i += 2
                 else:

@@ -6,21 +6,9 @@
 - :mod:`scale`: runs tasks here or on a Dask cluster, writing results as they arrive.
 """
 
-from .engine import configure_abtem, exit_waves, images_from_exit_waves, reference_image
-from .hrtem import SimulationConfig, StructureTask, fitted_build, make_dataset, sample_task, simulate_structure, versions
-from .scale import run_tasks
+from . import engine, hrtem, scale
+from .engine import *  # noqa: F403 - each module's public names, as its __all__ lists them
+from .hrtem import *  # noqa: F403 - each module's public names, as its __all__ lists them
+from .scale import *  # noqa: F403 - each module's public names, as its __all__ lists them
 
-__all__ = [
-    "configure_abtem",
-    "exit_waves",
-    "images_from_exit_waves",
-    "reference_image",
-    "SimulationConfig",
-    "StructureTask",
-    "sample_task",
-    "fitted_build",
-    "simulate_structure",
-    "make_dataset",
-    "versions",
-    "run_tasks",
-]
+__all__ = [*engine.__all__, *hrtem.__all__, *scale.__all__]

@@ -17,7 +17,7 @@ dataset: atoms and optics in, arrays out.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -44,7 +44,16 @@ def configure_abtem() -> None:
     )
 
 
-def exit_waves(atoms, *, gpts: tuple[int, int], energy: float, slice_thickness: float = 2.0, frozen_phonons: int = 0, seed: int = 0, phonon_sigmas: dict | None = None) -> np.ndarray:
+def exit_waves(
+    atoms,
+    *,
+    gpts: tuple[int, int],
+    energy: float,
+    slice_thickness: float = 2.0,
+    frozen_phonons: int = 0,
+    seed: int = 0,
+    phonon_sigmas: dict | None = None,
+) -> np.ndarray:
     """Plane-wave multislice exit waves with abTEM.
 
     Parameters
@@ -77,13 +86,29 @@ def exit_waves(atoms, *, gpts: tuple[int, int], energy: float, slice_thickness: 
     configure_abtem()
     model = atoms
     if frozen_phonons:
-        sigmas = {s: (phonon_sigmas or {}).get(s, DEFAULT_PHONON_SIGMA) for s in sorted(set(atoms.get_chemical_symbols()))}
+        sigmas = {
+            s: (phonon_sigmas or {}).get(s, DEFAULT_PHONON_SIGMA) for s in sorted(set(atoms.get_chemical_symbols()))
+        }
         model = abtem.FrozenPhonons(atoms, num_configs=frozen_phonons, sigmas=sigmas, seed=seed)
     with dask.config.set(scheduler="synchronous"):
-        potential = abtem.Potential(model, gpts=gpts, slice_thickness=slice_thickness, projection="infinite", parametrization="lobato")
+        potential = abtem.Potential(
+            model, gpts=gpts, slice_thickness=slice_thickness, projection="infinite", parametrization="lobato"
+        )
         waves = abtem.PlaneWave(energy=energy).multislice(potential)
         array = np.asarray(waves.array)
     return array.reshape((-1,) + array.shape[-2:]).astype(np.complex64)
+
+
+def _ctf(optics: Optics):
+    """abTEM's CTF of an :class:`Optics` (its focal spread as abTEM's 1/e half-width)."""
+    import abtem
+
+    return abtem.CTF(
+        energy=optics.energy,
+        semiangle_cutoff=optics.aperture,
+        focal_spread=optics.abtem_focal_spread,
+        aberration_coefficients=optics.aberrations(),
+    )
 
 
 def _intermediate_gpts(optics: Optics, extent, sim_gpts, out_gpts) -> tuple[int, int]:
@@ -96,7 +121,9 @@ def _intermediate_gpts(optics: Optics, extent, sim_gpts, out_gpts) -> tuple[int,
     return tuple(out)
 
 
-def images_from_exit_waves(waves: np.ndarray, *, extent: tuple[float, float], optics: Sequence[Optics], shape: tuple[int, int]) -> np.ndarray:
+def images_from_exit_waves(
+    waves: np.ndarray, *, extent: tuple[float, float], optics: Sequence[Optics], shape: tuple[int, int]
+) -> np.ndarray:
     """Noise-free HRTEM images of one exit wave under several optics.
 
     Parameters
@@ -133,12 +160,7 @@ def images_from_exit_waves(waves: np.ndarray, *, extent: tuple[float, float], op
             cropped = _crop_spectrum(spectra, gpts)
             cache[gpts] = np.fft.ifft2(cropped) * (gpts[0] * gpts[1]) / (sim_gpts[0] * sim_gpts[1])
         small = cache[gpts]
-        ctf = abtem.CTF(
-            energy=opt.energy,
-            semiangle_cutoff=opt.aperture,
-            focal_spread=opt.abtem_focal_spread,
-            aberration_coefficients=opt.aberrations(),
-        )
+        ctf = _ctf(opt)
         intensity = np.zeros(gpts, np.float64)
         for psi in small:
             w = abtem.Waves(psi.astype(np.complex64), energy=opt.energy, extent=tuple(extent))
@@ -158,7 +180,9 @@ def _crop_spectrum(spectra: np.ndarray, gpts: tuple[int, int]) -> np.ndarray:
     return np.fft.ifftshift(out, axes=(-2, -1))
 
 
-def reference_image(waves: np.ndarray, *, extent: tuple[float, float], optics: Optics, shape: tuple[int, int]) -> np.ndarray:
+def reference_image(
+    waves: np.ndarray, *, extent: tuple[float, float], optics: Optics, shape: tuple[int, int]
+) -> np.ndarray:
     """The same image as :func:`images_from_exit_waves`, the plain abTEM way on the full grid.
 
     ``Waves.apply_ctf(CTF) -> intensity() -> interpolate(gpts, method="fft")``; used by
@@ -181,7 +205,7 @@ def reference_image(waves: np.ndarray, *, extent: tuple[float, float], optics: O
     waves = np.asarray(waves)
     if waves.ndim == 2:
         waves = waves[None]
-    ctf = abtem.CTF(energy=optics.energy, semiangle_cutoff=optics.aperture, focal_spread=optics.abtem_focal_spread, aberration_coefficients=optics.aberrations())
+    ctf = _ctf(optics)
     total = None
     for psi in waves:
         img = abtem.Waves(psi, energy=optics.energy, extent=tuple(extent)).apply_ctf(ctf).intensity()

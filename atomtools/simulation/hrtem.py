@@ -11,7 +11,7 @@ written to the dataset store (:data:`atomtools.storage.HRTEM` layout) as it arri
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,13 +79,13 @@ class SimulationConfig(ParticleRanges):
         Radius of a column in the hard label maps [Å].
     """
 
+    # the grids and the beam
     shape: tuple[int, int] = (256, 256)
     sampling: float = 0.16
     sim_sampling: float = 0.05
     slice_thickness: float = 2.0
     energy: float = 300e3
-    images_per_structure: int = 8
-    frozen_phonons: int = 0
+    # what each image draws: optics and dose
     defocus: tuple[float, float] = (-90.0, -10.0)
     Cs: tuple[float, float] = (-15e4, -5e4)
     C5: tuple[float, float] = (3e7, 7e7)
@@ -93,6 +93,9 @@ class SimulationConfig(ParticleRanges):
     focal_spread: tuple[float, float] = (20.0, 50.0)
     aperture: float = 30.0
     dose: tuple[float, float] = (100.0, 5000.0)
+    # how many, and the labels
+    images_per_structure: int = 8
+    frozen_phonons: int = 0
     n_classes: int = 13
     label_radius: float = 0.6
 
@@ -128,40 +131,7 @@ class SimulationConfig(ParticleRanges):
         """Multislice grid (x, y) [points]."""
         return tuple(fft_friendly_size(int(np.ceil(e / self.sim_sampling - 1e-9))) for e in self.extent)
 
-    def to_dict(self) -> dict:
-        """JSON-able form (lists for pairs, the material as a dict); :meth:`from_dict` inverts it."""
-        d = asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        d["vacancies"] = {k: list(v) for k, v in self.vacancies.items()}
-        d["material"] = self.material.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SimulationConfig":
-        """A config from :meth:`to_dict`'s form (or a subset of its fields).
-
-        Parameters
-        ----------
-        d : dict
-            Fields; lists become tuples.
-
-        Raises
-        ------
-        ValueError
-            Naming unknown fields and listing the known ones.
-        """
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown SimulationConfig parameters: {sorted(unknown)}; known: {sorted(names)}")
-        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
-        if d.get("vacancies") is not None:
-            d["vacancies"] = {k: tuple(v) for k, v in d["vacancies"].items()}
-        return cls(**d)
-
-    def replace(self, **changes) -> "SimulationConfig":
+    def replace(self, **changes) -> SimulationConfig:
         """A copy with some fields changed (validated again).
 
         Parameters
@@ -218,7 +188,14 @@ def sample_task(config: SimulationConfig, *, seed: int, index: int) -> Structure
         )
         doses.append(float(np.exp(u(np.log(config.dose[0]), np.log(config.dose[1])))))
         noise_seeds.append(int(rng.integers(2**31)))
-    return StructureTask(index=int(index), spec=spec, optics=tuple(optics), doses=tuple(doses), noise_seeds=tuple(noise_seeds), phonon_seed=int(rng.integers(2**31)))
+    return StructureTask(
+        index=int(index),
+        spec=spec,
+        optics=tuple(optics),
+        doses=tuple(doses),
+        noise_seeds=tuple(noise_seeds),
+        phonon_seed=int(rng.integers(2**31)),
+    )
 
 
 def fitted_build(spec: ParticleSpec, extent):
@@ -246,6 +223,11 @@ def fitted_build(spec: ParticleSpec, extent):
     raise ValueError(f"no particle of profile {spec.profile!r} fits a {extent} Å field")
 
 
+def _phonon_sigmas(mat) -> dict:
+    """Thermal vibration amplitudes of the material's species and of the carbon support [Å]."""
+    return {**SUPPORT_PHONON_SIGMAS, **{s: mat.phonon_sigma(s) for s in mat.symbols}}
+
+
 def simulate_structure(task: StructureTask, config: SimulationConfig) -> dict:
     """Simulate one structure: model, exit wave, its images, noise and ground truth.
 
@@ -261,11 +243,11 @@ def simulate_structure(task: StructureTask, config: SimulationConfig) -> dict:
     dict
         Arrays and JSON-able metadata, as :func:`atomtools.storage.write_structure` takes.
     """
-    spec, atoms = fitted_build(task.spec, config.extent)
-    mat = config.material
-    gt = _labels.ground_truth(atoms, shape=config.shape, sampling=config.sampling, n_classes=config.n_classes, radius=config.label_radius, channels=mat.channels)
-    sigmas = {**SUPPORT_PHONON_SIGMAS, **{s: mat.phonon_sigma(s) for s in mat.symbols}}
-    waves = exit_waves(atoms, gpts=config.sim_gpts, energy=config.energy, slice_thickness=config.slice_thickness, frozen_phonons=config.frozen_phonons, seed=task.phonon_seed, phonon_sigmas=sigmas)
+    c, mat = config, config.material
+    spec, atoms = fitted_build(task.spec, c.extent)
+    gt = _labels.ground_truth(atoms, shape=c.shape, sampling=c.sampling, n_classes=c.n_classes, radius=c.label_radius)
+    phonons = {"frozen_phonons": c.frozen_phonons, "seed": task.phonon_seed, "phonon_sigmas": _phonon_sigmas(mat)}
+    waves = exit_waves(atoms, gpts=c.sim_gpts, energy=c.energy, slice_thickness=c.slice_thickness, **phonons)
     clean = images_from_exit_waves(waves, extent=config.extent, optics=task.optics, shape=config.shape)
     support_mask = gt["distance"].min(axis=0) < 2.0
     k = len(task.optics)
@@ -274,7 +256,9 @@ def simulate_structure(task: StructureTask, config: SimulationConfig) -> dict:
     table = gt["table"]
     cation = table[table.channel == 0]
     for j in range(k):
-        noisy[j] = poisson_noise(clean[j], dose=task.doses[j], sampling=config.sampling, rng=np.random.default_rng(task.noise_seeds[j]))
+        noisy[j] = poisson_noise(
+            clean[j], dose=task.doses[j], sampling=config.sampling, rng=np.random.default_rng(task.noise_seeds[j])
+        )
         images.append(
             {
                 "index": task.index * k + j,
@@ -395,9 +379,23 @@ def make_dataset(
     )
     todo = _store.missing_structures(group)
     tasks = [sample_task(config, seed=seed, index=i) for i in todo]
-    bar = progress_bar(total=int(n_structures), initial=int(n_structures) - len(todo), desc=f"simulating {out.name}", unit="structure", disable=not progress)
+    bar = progress_bar(
+        total=int(n_structures),
+        initial=int(n_structures) - len(todo),
+        desc=f"simulating {out.name}",
+        unit="structure",
+        disable=not progress,
+    )
     try:
-        run_tasks(tasks, simulate_structure, lambda result: _store.write_structure(group, result), args=(config,), scheduler=scheduler, n_workers=n_workers, on_done=bar.update)
+        run_tasks(
+            tasks,
+            simulate_structure,
+            lambda result: _store.write_structure(group, result),
+            args=(config,),
+            scheduler=scheduler,
+            n_workers=n_workers,
+            on_done=bar.update,
+        )
     finally:
         bar.close()
     _store.finalize(group)

@@ -11,12 +11,21 @@ order they finish (tasks must not depend on that order).
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 __all__ = ["run_tasks"]
 
 
-def run_tasks(tasks: Iterable, work: Callable, write: Callable, *, args: tuple = (), scheduler: str | None = None, n_workers: int | None = None, on_done: Callable[[], None] | None = None) -> None:
+def run_tasks(
+    tasks: Iterable,
+    work: Callable,
+    write: Callable,
+    *,
+    args: tuple = (),
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> None:
     """Run ``work(task, *args)`` for every task and ``write(result)`` each result here.
 
     Parameters
@@ -50,7 +59,9 @@ def run_tasks(tasks: Iterable, work: Callable, write: Callable, *, args: tuple =
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
     else:
         client = Client(scheduler)

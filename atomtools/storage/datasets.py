@@ -114,7 +114,9 @@ def _json_roundtrip(value):
     return json.loads(json.dumps(value, sort_keys=True))
 
 
-def create_or_resume(path: str | Path, *, config: dict, seed: int, n_structures: int, attrs: dict, layout: Layout = HRTEM) -> zarr.Group:
+def create_or_resume(
+    path: str | Path, *, config: dict, seed: int, n_structures: int, attrs: dict, layout: Layout = HRTEM
+) -> zarr.Group:
     """Open the store at ``path`` for writing: create it, or resume an unfinished one.
 
     Parameters
@@ -141,11 +143,20 @@ def create_or_resume(path: str | Path, *, config: dict, seed: int, n_structures:
         try:
             group = zarr.open_group(path, mode="r+")
         except Exception as exc:  # not a zarr group at all
-            raise ValueError(f"{path} exists and is not an atomtools dataset ({exc}); choose another path or remove it") from exc
+            raise ValueError(
+                f"{path} exists and is not an atomtools dataset ({exc}); choose another path or remove it"
+            ) from exc
         old = dict(group.attrs)
         if old.get("format") != layout.format:
-            raise ValueError(f"{path} exists and is not an atomtools dataset (format {old.get('format')!r}); choose another path or remove it")
-        mismatched = [key for key in sorted(set(config) | set(old.get("config", {}))) if config.get(key) != old.get("config", {}).get(key)]
+            raise ValueError(
+                f"{path} exists and is not an atomtools dataset (format {old.get('format')!r}); "
+                "choose another path or remove it"
+            )
+        mismatched = [
+            key
+            for key in sorted(set(config) | set(old.get("config", {})))
+            if config.get(key) != old.get("config", {}).get(key)
+        ]
         if old.get("seed") != seed:
             mismatched.append("seed")
         if old.get("n_structures") != n_structures:
@@ -157,7 +168,18 @@ def create_or_resume(path: str | Path, *, config: dict, seed: int, n_structures:
             )
         return group
     group = zarr.open_group(path, mode="w")
-    group.attrs.update(_json_roundtrip({**attrs, "format": layout.format, "config": config, "seed": seed, "n_structures": n_structures, "complete": False}))
+    group.attrs.update(
+        _json_roundtrip(
+            {
+                **attrs,
+                "format": layout.format,
+                "config": config,
+                "seed": seed,
+                "n_structures": n_structures,
+                "complete": False,
+            }
+        )
+    )
     sizes = layout.axis_sizes(attrs)
     for name, dtype, axes in layout.arrays:
         item = tuple(sizes[a] for a in axes)
@@ -187,14 +209,30 @@ def write_structure(group: zarr.Group, result: dict) -> None:
     for name in LAYOUTS[group.attrs["format"]].names:
         group[name][sl] = result[name]
     sub = group.require_group(f"structures/{s:06d}")
-    for name, value in (("positions", result["positions"]), ("numbers", result["numbers"]), ("column", result["column"]), ("columns", result["columns"])):
+    for name, value in (
+        ("positions", result["positions"]),
+        ("numbers", result["numbers"]),
+        ("column", result["column"]),
+        ("columns", result["columns"]),
+    ):
         value = np.asarray(value)
         if name in sub:
             del sub[name]
-        a = sub.create_array(name, shape=value.shape, dtype=value.dtype, chunks=value.shape if value.size else None, fill_value=0)
+        a = sub.create_array(
+            name, shape=value.shape, dtype=value.dtype, chunks=value.shape if value.size else None, fill_value=0
+        )
         if value.size:
             a[...] = value
-    sub.attrs.update(_json_roundtrip({"spec": result["spec"], "cell": result["cell"], "images": result["images"], "table_fields": list(tables.STORED)}))
+    sub.attrs.update(
+        _json_roundtrip(
+            {
+                "spec": result["spec"],
+                "cell": result["cell"],
+                "images": result["images"],
+                "table_fields": list(tables.STORED),
+            }
+        )
+    )
     group["done"][sl] = True
 
 
@@ -358,13 +396,20 @@ def open_dataset(path: str | Path) -> Dataset:
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no dataset at {path}: simulate one with atomtools.make_dataset or notebook 01_simulate")
+        raise FileNotFoundError(
+            f"no dataset at {path}: simulate one with atomtools.make_dataset or notebook 01_simulate"
+        )
     try:
         group = zarr.open_group(path, mode="r")
     except Exception as exc:
         raise ValueError(f"{path} is not a Zarr dataset store ({exc})") from exc
     if group.attrs.get("format") not in LAYOUTS:
-        raise ValueError(f"{path} is not an atomtools dataset (format {group.attrs.get('format')!r}, expected one of {sorted(LAYOUTS)})")
+        raise ValueError(
+            f"{path} is not an atomtools dataset (format {group.attrs.get('format')!r}, expected "
+            f"one of {sorted(LAYOUTS)})"
+        )
     if not group.attrs.get("complete"):
-        raise ValueError(f"{path} is an unfinished dataset: run the simulation again with the same parameters to complete it")
+        raise ValueError(
+            f"{path} is an unfinished dataset: run the simulation again with the same parameters to complete it"
+        )
     return Dataset(path=path, group=group)

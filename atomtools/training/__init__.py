@@ -1,6 +1,7 @@
 """Training: one loop for every network (:func:`fit` runs any :class:`Task`), and calibration."""
 
-from .calibration import fit_temperature
-from .loop import OptimizerSpec, Task, device, distributed, fit, write_history
+from . import calibration, loop
+from .calibration import *  # noqa: F403 - each module's public names, as its __all__ lists them
+from .loop import *  # noqa: F403 - each module's public names, as its __all__ lists them
 
-__all__ = ["Task", "OptimizerSpec", "fit", "distributed", "device", "write_history", "fit_temperature"]
+__all__ = [*loop.__all__, *calibration.__all__]

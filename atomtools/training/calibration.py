@@ -28,7 +28,9 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, *, max_iter: int
 
     Examples
     --------
-    >>> _ = torch.manual_seed(0); z = torch.randn(20000, 3) * 4; y = torch.distributions.Categorical(logits=z / 4).sample()
+    >>> _ = torch.manual_seed(0)
+    >>> z = torch.randn(20000, 3) * 4
+    >>> y = torch.distributions.Categorical(logits=z / 4).sample()
     >>> round(fit_temperature(z, y))  # logits 4x too confident
     4
     """

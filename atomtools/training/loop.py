@@ -30,9 +30,9 @@ import csv
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -142,7 +142,9 @@ def distributed() -> tuple[int, int]:
 
 def device() -> torch.device:
     """This rank's device: its GPU where there is one, else the CPU."""
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
+    return (
+        torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
+    )
 
 
 def write_history(path: str | Path, history: list[dict]) -> None:
@@ -166,7 +168,10 @@ def write_history(path: str | Path, history: list[dict]) -> None:
 
 def _to_device(batch: dict, dev: torch.device) -> dict:
     # images (4-D) go channels-last, like the networks
-    return {k: (v.to(dev).contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v.to(dev)) for k, v in batch.items()}
+    return {
+        k: (v.to(dev).contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v.to(dev))
+        for k, v in batch.items()
+    }
 
 
 def fit(
@@ -221,8 +226,12 @@ def fit(
     optimizers, schedulers = {}, {}
     for name, spec in task.optimizers.items():
         params = [p for n in spec.networks for p in networks[n].parameters()]
-        optimizers[name] = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay, betas=tuple(spec.betas))
-        schedulers[name] = torch.optim.lr_scheduler.LambdaLR(optimizers[name], lambda s, spec=spec: spec.factor(s, steps))
+        optimizers[name] = torch.optim.AdamW(
+            params, lr=spec.lr, weight_decay=spec.weight_decay, betas=tuple(spec.betas)
+        )
+        schedulers[name] = torch.optim.lr_scheduler.LambdaLR(
+            optimizers[name], lambda s, spec=spec: spec.factor(s, steps)
+        )
     history: list[dict] = []
     start = 0
     checkpoint = Path(checkpoint) if checkpoint else None
@@ -230,7 +239,9 @@ def fit(
     if checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, map_location=dev, weights_only=True)
         if state.get("signature") != signature:
-            raise ValueError(f"{checkpoint} was written by a run with other settings; remove it or use another output path")
+            raise ValueError(
+                f"{checkpoint} was written by a run with other settings; remove it or use another output path"
+            )
         for name, net in networks.items():
             net.load_state_dict(state["networks"][name])
         for name in optimizers:
@@ -238,7 +249,10 @@ def fit(
             schedulers[name].load_state_dict(state["schedulers"][name])
         history = list(state["history"])
         start = int(state["step"])
-    wrapped = {n: (DistributedDataParallel(m) if world > 1 and any(p.requires_grad for p in m.parameters()) else m) for n, m in networks.items()}
+    wrapped = {
+        n: (DistributedDataParallel(m) if world > 1 and any(p.requires_grad for p in m.parameters()) else m)
+        for n, m in networks.items()
+    }
 
     def optimize(name: str, loss: torch.Tensor) -> None:
         optimizers[name].zero_grad(set_to_none=True)
