@@ -51,6 +51,12 @@ def test_notebook_shape(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebooks_stay_quick_to_open(path):
+    """Under 1 MB each: figures inline as JPEG at screen resolution (plotting.notebook_style)."""
+    assert path.stat().st_size < 1_000_000, f"{path.name} weighs {path.stat().st_size / 1e6:.2f} MB"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_papermill_documents_every_parameter(path):
     params = papermill.inspect_notebook(str(path))
     nb = nbformat.read(path, as_version=4)

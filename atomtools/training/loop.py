@@ -299,7 +299,7 @@ def fit(
                 with torch.no_grad():
                     row.update(task.validate(networks))
                 postfix = {k: f"{v:.3f}" for k, v in row.items() if k.startswith("val_")} | postfix
-            bar.set_postfix(postfix)
+            bar.set_postfix(postfix, refresh=False)  # drawn at the bar's own pace, not every step
             history.append(row)
             bar.update()
             if time.monotonic() - last_save > checkpoint_every:
