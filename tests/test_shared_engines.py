@@ -192,3 +192,19 @@ def test_registry_gives_every_notebook_its_paths_and_handoffs():
         registry.notebook("99_nothing")
     with pytest.raises(ValueError, match="unknown artifact"):
         registry.Notebook("99_x", sizes={p: {} for p in registry.PROFILES}, outputs={"out": "nowhere"})
+
+
+def test_an_fcc_metal_simulates_by_parameters(tmp_path):
+    from atomtools.simulation import SimulationConfig, make_dataset
+    from atomtools.storage import open_dataset
+
+    config = SimulationConfig(
+        material="Au", shape=(64, 64), sampling=0.2, size=(6.0, 9.0), images_per_structure=1, thickness=(1, 4)
+    )
+    assert config.vacancies == {"Au": (0.0, 0.02)} and config.adatoms == {"Au": 6}
+    ds = open_dataset(
+        make_dataset(tmp_path / "au.zarr", config, n_structures=1, seed=0, scheduler="synchronous", progress=False)
+    )
+    assert ds.attrs["channels"] == [["Au"]] and ds.labels.shape[1] == 1
+    assert set(ds.columns(0).element) == {"Au"} and ds.labels[0].max() > 0
+    assert ds.attrs["config"]["material"]["name"] == "Au"
