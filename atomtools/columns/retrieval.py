@@ -10,7 +10,7 @@ and the confidence of that count.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +18,12 @@ import pandas as pd
 import torch
 
 from ..core import tables
-from ..core.imaging import check_frame, normalize, resample_frame
+from ..core.imaging import check_frame, check_sampling, normalize, resample_frame
+from ..core.materials import Material, material
 from ..data import fetch
 from ..inference import SoftmaxHeads, predict_tiled
 from ..models import MODEL_FORMAT, UNet, fuse_for_inference, load_model
+from .domain import lattice_check, structure_mask, warn_if_out_of_domain
 
 __all__ = [
     "PRETRAINED",
@@ -57,6 +59,8 @@ class Retriever:
         Element group of each head.
     label_radius : float
         Radius of a column in its training labels [Å].
+    material : Material, optional
+        What it was trained on (for the domain check).
     """
 
     model: torch.nn.Module
@@ -65,6 +69,7 @@ class Retriever:
     temperature: tuple[float, ...]
     channels: tuple[tuple[str, ...], ...]
     label_radius: float = 0.6
+    material: Material | None = None
 
     @property
     def heads(self) -> tuple[int, ...]:
@@ -83,6 +88,22 @@ def _load_path(path: str, mtime_ns: int) -> Retriever:  # mtime: a retrained fil
     return _wrap(model, meta)
 
 
+def _material_of(meta: dict) -> Material | None:
+    """The training material recorded in a weights file (older files: fluorite elements and a)."""
+    config = meta.get("dataset", {}).get("config", {})
+    if "material" in config:
+        return material(config["material"])
+    if "elements" in config and "a" in config:
+        names = tuple(config["elements"])
+        return Material(
+            name="".join(names) + ("2" if len(names) == 2 else ""),
+            structure="fluorite",
+            symbols=names,
+            a=float(config["a"]),
+        )
+    return None
+
+
 def _wrap(model: UNet, meta: dict) -> Retriever:
     heads = model.config.heads
     temperature = tuple(float(t) for t in meta.get("temperature", [1.0] * len(heads)))
@@ -94,6 +115,7 @@ def _wrap(model: UNet, meta: dict) -> Retriever:
         temperature=temperature,
         channels=channels,
         label_radius=float(meta.get("dataset", {}).get("config", {}).get("label_radius", 0.6)),
+        material=_material_of(meta),
     )
 
 
@@ -188,36 +210,39 @@ def find_columns(
         ``confidence`` (mean probability of the chosen count over the column disk) and
         ``p_column`` (column probability at the peak).
     """
-    from skimage.feature import peak_local_max
+    from scipy import ndimage
 
-    rows = []
     r_px = max(1, int(round(radius / sampling)))
     yy, xx = np.mgrid[-r_px : r_px + 1, -r_px : r_px + 1]
-    disk = (yy**2 + xx**2) <= (radius / sampling) ** 2
+    inside = (yy**2 + xx**2) <= (radius / sampling) ** 2
+    dy, dx = yy[inside], xx[inside]  # the disk's pixel offsets
+    size = 2 * max(1, int(round(min_distance / sampling / 2))) + 1
+    parts = []
     for ch in range(maps["classes"].shape[0]):
         pcol = maps["column_probability"][ch]
-        cls = maps["classes"][ch]
-        conf = maps["confidence"][ch]
-        peaks = peak_local_max(
-            pcol,
-            min_distance=max(1, int(round(min_distance / sampling / 2))),
-            threshold_abs=threshold,
-            exclude_border=False,
-        )
         h, w = pcol.shape
-        for i, j in peaks:
-            i0, i1, j0, j1 = max(0, i - r_px), min(h, i + r_px + 1), max(0, j - r_px), min(w, j + r_px + 1)
-            mask = disk[i0 - i + r_px : i1 - i + r_px, j0 - j + r_px : j1 - j + r_px]
-            c_reg, f_reg, p_reg = cls[i0:i1, j0:j1][mask], conf[i0:i1, j0:j1][mask], pcol[i0:i1, j0:j1][mask]
-            votes = np.bincount(c_reg, weights=f_reg, minlength=int(c_reg.max()) + 2)
-            votes[0] = 0.0
-            if votes.sum() <= 0:
-                continue
-            count = int(votes.argmax())
-            wy, wx = np.nonzero(mask)
-            weight = p_reg / p_reg.sum()
-            ci, cj = float(np.sum((wy + i0) * weight)), float(np.sum((wx + j0) * weight))
-            rows.append(
+        # local maxima of the column probability above the threshold
+        i, j = np.nonzero((pcol == ndimage.maximum_filter(pcol, size=size, mode="nearest")) & (pcol >= threshold))
+        if not len(i):
+            continue
+        r, c = i[:, None] + dy[None, :], j[:, None] + dx[None, :]
+        valid = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        r, c = np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)
+        cls = maps["classes"][ch][r, c].astype(np.int64)
+        conf = np.where(valid, maps["confidence"][ch][r, c], 0.0)
+        prob = np.where(valid, pcol[r, c], 0.0)
+        # each column's count: the class with the most confidence over its disk
+        n_cls = int(maps["classes"][ch].max()) + 1
+        votes = np.bincount((np.arange(len(i))[:, None] * n_cls + cls).ravel(), conf.ravel(), len(i) * n_cls)
+        votes = votes.reshape(len(i), n_cls)
+        votes[:, 0] = 0.0
+        keep = votes.sum(axis=1) > 0
+        count = votes.argmax(axis=1)
+        ci = (prob * r).sum(axis=1) / prob.sum(axis=1)
+        cj = (prob * c).sum(axis=1) / prob.sum(axis=1)
+        confidence = votes[np.arange(len(i)), count] / valid.sum(axis=1)
+        parts.append(
+            pd.DataFrame(
                 {
                     "x": cj * sampling,
                     "y": ci * sampling,
@@ -226,11 +251,12 @@ def find_columns(
                     "element": channels[ch][0] if ch < len(channels) else str(ch),
                     "channel": ch,
                     "count": count,
-                    "confidence": float(votes[count] / mask.sum()),
-                    "p_column": float(pcol[i, j]),
+                    "confidence": confidence,
+                    "p_column": pcol[i, j].astype(float),
                 }
-            )
-    return tables.new_table(rows, kind="predicted")
+            )[keep]
+        )
+    return tables.new_table(pd.concat(parts, ignore_index=True) if parts else [], kind="predicted")
 
 
 def retrieve(
@@ -243,6 +269,7 @@ def retrieve(
     overlap: int = 32,
     threshold: float = 0.5,
     min_distance: float = 1.0,
+    structure_only: bool = True,
 ) -> tuple[pd.DataFrame, dict]:
     """Columns, atom counts and confidence of one HRTEM frame.
 
@@ -264,6 +291,10 @@ def retrieve(
         Least column probability of a detected column.
     min_distance : float
         Closest two columns of one element may be [Å].
+    structure_only : bool
+        Keep only columns where the frame holds structure rather than shot noise alone
+        (:func:`atomtools.columns.domain.structure_mask`): noise, vacuum and flat frames
+        give no columns.
 
     Returns
     -------
@@ -273,17 +304,27 @@ def retrieve(
         (:data:`atomtools.core.tables.PREDICTED`).
     maps : dict
         ``classes``, ``confidence``, ``column_probability`` ((heads, H, W), on the input
-        frame's pixels) and ``sampling`` [Å].
+        frame's pixels), ``structure`` ((H, W) bool, where the frame holds structure;
+        None if too coarsely sampled to tell), ``domain`` (the
+        :class:`~atomtools.columns.domain.DomainReport` as a dict: does the frame look
+        like the training material at this pixel size; None without a material to
+        compare with or without any structure in the frame) and ``sampling`` [Å].
 
     Raises
     ------
     ValueError
-        For a frame that is not 2D, empty, constant, or holds NaN or infinity; or whose
-        sampling is off the model's by more than 5 % without ``resample=True``.
+        For a frame that is not 2D, empty, constant, negative (background-subtracted),
+        or holds NaN or infinity; for a sampling that is not a positive number; or one
+        off the model's by more than 5 % without ``resample=True``.
+
+    Warns
+    -----
+    OutOfDomainWarning
+        When the frame's lattice fringes do not match the model's material at the
+        given pixel size (another material, zone axis or a wrong pixel size).
     """
     frame = check_frame(image)
-    if not sampling or not np.isfinite(sampling) or sampling <= 0:
-        raise ValueError(f"sampling must be a positive pixel size [Å/px], got {sampling}")
+    sampling = check_sampling(sampling)
     ret = load_retriever(model)
     ratio = sampling / ret.sampling
     resampled = abs(ratio - 1) > SAMPLING_TOLERANCE
@@ -311,5 +352,15 @@ def retrieve(
             for k, v in maps.items()
         }
         table = tables.with_pixels(table, sampling)
+    maps["structure"] = structure_mask(frame, sampling) if structure_only else None
+    if maps["structure"] is not None and len(table):
+        rows = np.clip(np.rint(table["row"].to_numpy()).astype(int), 0, frame.shape[0] - 1)
+        cols = np.clip(np.rint(table["col"].to_numpy()).astype(int), 0, frame.shape[1] - 1)
+        table = table[maps["structure"][rows, cols]].reset_index(drop=True)
+    has_structure = maps["structure"] is None or bool(maps["structure"].any())
+    report = lattice_check(frame, sampling, ret.material) if ret.material is not None and has_structure else None
+    if report is not None:
+        warn_if_out_of_domain(report)
+    maps["domain"] = asdict(report) if report is not None else None
     maps["sampling"] = sampling
     return table, maps

@@ -29,7 +29,10 @@ __all__ = [
     "snr",
     "normalize",
     "check_frame",
+    "check_sampling",
     "resample_frame",
+    "structure_map",
+    "spectrum_peaks",
 ]
 
 #: abTEM band-limits waves to this fraction of the Nyquist frequency (its antialias aperture).
@@ -403,6 +406,32 @@ def normalize(image: np.ndarray) -> np.ndarray:
     return image / mean
 
 
+def check_sampling(sampling, name: str = "sampling") -> float:
+    """A pixel size as a positive float, or a ValueError that says what was expected.
+
+    Parameters
+    ----------
+    sampling : float
+        Pixel size [Å/px].
+    name : str
+        The parameter's name in the message.
+
+    Examples
+    --------
+    >>> check_sampling("0.16 A")
+    Traceback (most recent call last):
+    ...
+    ValueError: sampling must be a positive pixel size [Å/px] as a number, got '0.16 A'
+    """
+    try:
+        value = float(sampling)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value) or value <= 0 or isinstance(sampling, bool):
+        raise ValueError(f"{name} must be a positive pixel size [Å/px] as a number, got {sampling!r}")
+    return value
+
+
 def check_frame(image) -> np.ndarray:
     """The frame as float32 2D array, or a ValueError saying what is wrong with it.
 
@@ -432,13 +461,26 @@ def check_frame(image) -> np.ndarray:
         raise ValueError(f"the frame holds {int(np.sum(~np.isfinite(arr)))} NaN or infinite pixel(s)")
     if np.ptp(arr) == 0:
         raise ValueError("the frame is constant: there is nothing to retrieve")
-    return arr
+    negative = int(np.sum(arr < 0))
+    if negative > 0.001 * arr.size or arr.mean() <= 0:
+        raise ValueError(
+            f"{negative} of {arr.size} pixels are negative (min {arr.min():.3g}, mean {arr.mean():.3g}): expected "
+            "electron counts or an intensity >= 0, as the detector recorded them; a background-subtracted or "
+            "offset-corrected frame must get its offset back first"
+        )
+    return np.clip(arr, 0, None) if negative else arr
 
 
 def resample_frame(
     image: np.ndarray, sampling: float, new_sampling: float, *, order: int = 1, shape: tuple[int, int] | None = None
 ) -> np.ndarray:
     """Resample a frame to another pixel size, keeping pixel (i, j) at (j, i) * sampling [Å].
+
+    Shrinking (a coarser ``new_sampling``) averages over the area each new pixel covers
+    before sampling it, so every electron counts: a frame taken at 0.05 Å/px and
+    shrunk to 0.16 Å/px keeps its dose per Å² and its shot noise falls as binning would
+    make it fall (bilinear sampling alone would keep about one electron in ten).
+    Enlarging, and class maps (``order=0``), interpolate.
 
     Parameters
     ----------
@@ -450,6 +492,13 @@ def resample_frame(
         Spline order: 0 for class maps, 1 for intensities and probabilities.
     shape : two int, optional
         Output (H, W); default covers the same field of view.
+
+    Examples
+    --------
+    >>> counts = np.random.default_rng(0).poisson(2.0, (300, 300)).astype(float)
+    >>> binned = resample_frame(counts, 0.05, 0.15)
+    >>> round(float(binned.mean()), 1), bool(binned.std() < counts.std() / 2.5)  # same dose, less noise
+    (2.0, True)
     """
     from scipy import ndimage
 
@@ -460,9 +509,154 @@ def resample_frame(
             int(np.floor((h - 1) * sampling / new_sampling)) + 1,
             int(np.floor((w - 1) * sampling / new_sampling)) + 1,
         )
-    ri = np.arange(shape[0]) * new_sampling / sampling
-    ci = np.arange(shape[1]) * new_sampling / sampling
-    coords = np.meshgrid(ri, ci, indexing="ij")
+    ratio = new_sampling / sampling
     flat = image.reshape(-1, h, w)
+    if order > 0 and ratio > 1.0 + 1e-6:
+        # shrink: first average over each new pixel's area (a Gaussian of the variance a
+        # box of `ratio` pixels adds to one pixel), then sample at the new pixel centres
+        # (edges extended by odd reflection, which keeps a linear trend across them)
+        sigma = np.sqrt((ratio**2 - 1.0) / 12.0)
+        pad = int(np.ceil(4 * sigma)) + 1
+        smooth = [
+            ndimage.gaussian_filter(np.pad(a.astype(np.float64), pad, mode="reflect", reflect_type="odd"), sigma)
+            for a in flat
+        ]
+        flat = np.stack([a[pad:-pad, pad:-pad] for a in smooth])
+        if image.min() >= 0:
+            flat = np.clip(flat, 0, None)
+    coords = np.meshgrid(np.arange(shape[0]) * ratio, np.arange(shape[1]) * ratio, indexing="ij")
     out = np.stack([ndimage.map_coordinates(a, coords, order=order, mode="nearest") for a in flat])
     return out.reshape(image.shape[:-2] + tuple(shape)).astype(image.dtype)
+
+
+def structure_map(
+    image: np.ndarray,
+    sampling: float,
+    *,
+    band: tuple[float, float] = (0.2, 1.0),
+    noise_from: float = 1.6,
+    window: float = 5.0,
+) -> np.ndarray | None:
+    """Where a frame holds structure rather than shot noise alone: the local power in the
+    band of lattice frequencies over what white noise of the frame's own level would put there.
+
+    Shot noise is white; an HRTEM image's signal lies below the information limit. The
+    power above ``noise_from`` measures the noise level, the power in ``band`` measures
+    signal plus noise, both locally (Gaussian window). The ratio of their densities is
+    about 1 where there is only noise (vacuum, an empty or flat frame) and grows with the
+    contrast of columns, fringes or amorphous support. Independent of the gain and of
+    how much vacuum the frame holds.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) frame.
+    sampling : float
+        Pixel size [Å].
+    band : (float, float)
+        Spatial frequencies of lattice contrast [1/Å].
+    noise_from : float
+        Frequencies above this hold noise only [1/Å].
+    window : float
+        Standard deviation of the local window [Å].
+
+    Returns
+    -------
+    numpy.ndarray or None
+        (H, W) ratio (1: noise alone); None if the frame's Nyquist frequency leaves no
+        noise band (sampling coarser than about ``1 / (2.4 noise_from)`` Å).
+
+    Examples
+    --------
+    >>> noise = np.random.default_rng(0).poisson(25.6, (128, 128)).astype(float)
+    >>> bool(structure_map(noise, 0.16).max() < 1.4)
+    True
+    """
+    import scipy.fft
+    from scipy import ndimage
+
+    if 1.0 / (2.0 * sampling) < 1.2 * noise_from:
+        return None
+    x = np.asarray(image, np.float32)
+    x = x - x.mean()
+    h, w = x.shape
+    k = np.hypot(np.fft.fftfreq(h, d=sampling)[:, None], np.fft.rfftfreq(w, d=sampling)[None, :]).astype(np.float32)
+    spectrum = scipy.fft.rfft2(x, workers=-1)
+    weight = np.full(k.shape[1], 2.0)  # each rfft column stands for itself and its mirror
+    weight[0] = 1.0
+    if w % 2 == 0:
+        weight[-1] = 1.0
+    # local power on blocks of about 1 Å (the window is several Å wide), then back to pixels
+    b = max(1, int(round(1.0 / sampling)))
+    hb, wb = -(-h // b), -(-w // b)
+    power = {}
+    for name, keep in (("signal", (k >= band[0]) & (k <= band[1])), ("noise", k >= noise_from)):
+        part = scipy.fft.irfft2(spectrum * keep, s=x.shape, workers=-1)
+        sq = np.pad(part * part, ((0, hb * b - h), (0, wb * b - w)), mode="edge")
+        blocks = sq.reshape(hb, b, wb, b).mean(axis=(1, 3))
+        power[name] = ndimage.gaussian_filter(blocks, window / sampling / b) / (keep * weight).sum()
+    ratio = power["signal"] / np.maximum(power["noise"], 1e-30)
+    return np.repeat(np.repeat(ratio, b, axis=0), b, axis=1)[:h, :w]
+
+
+def spectrum_peaks(
+    image: np.ndarray, sampling: float, *, band: tuple[float, float] = (0.2, 1.0), min_ratio: float = 8.0, n: int = 16
+) -> np.ndarray:
+    """The strongest peaks of a frame's power spectrum: its lattice fringes.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) frame.
+    sampling : float
+        Pixel size [Å].
+    band : (float, float)
+        Spatial frequencies searched [1/Å].
+    min_ratio : float
+        Least peak power over the (geometric) mean power at the same frequency.
+    n : int
+        Most peaks returned (one of each Friedel pair).
+
+    Returns
+    -------
+    numpy.ndarray
+        (peaks, 2): ``|k|`` [1/Å] and the peak's power over the background at that ``|k|``,
+        strongest first; empty for a frame without fringes.
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[0:128, 0:128] * 0.16
+    >>> fringes = 10 + np.cos(2 * np.pi * x / 3.12) + np.random.default_rng(0).normal(0, 0.3, x.shape)
+    >>> round(1 / float(spectrum_peaks(fringes, 0.16)[0, 0]), 1)  # 3.12 Å fringes
+    3.1
+    """
+    import scipy.fft
+    from scipy import ndimage
+    from skimage.feature import peak_local_max
+
+    x = np.asarray(image, np.float32)
+    x = x - x.mean()
+    h, w = x.shape
+    half = scipy.fft.rfft2(
+        x * np.hanning(h)[:, None].astype(np.float32) * np.hanning(w)[None, :].astype(np.float32), workers=-1
+    )
+    power = np.fft.fftshift(np.abs(half) ** 2, axes=0)  # one of each Friedel pair
+    ky = np.fft.fftshift(np.fft.fftfreq(h, d=sampling))
+    kx = np.fft.rfftfreq(w, d=sampling)
+    k = np.hypot(ky[:, None], kx[None, :])
+    rings = np.minimum((k / k.max() * 199).astype(int), 199)
+    log_power = np.log(np.maximum(power, 1e-30))
+    background = np.exp(
+        np.bincount(rings.ravel(), log_power.ravel(), 200) / np.maximum(np.bincount(rings.ravel(), minlength=200), 1)
+    )
+    ratio = ndimage.gaussian_filter(power / background[rings], 1.0)
+    ratio[(k < band[0]) | (k > band[1])] = 0.0
+    found = peak_local_max(ratio, min_distance=3, threshold_abs=min_ratio, num_peaks=n)
+    out = []
+    for i, j in found:  # centroid of the power around the peak: sub-pixel |k|
+        i0, i1, j0, j1 = max(i - 2, 0), min(i + 3, h), max(j - 2, 0), min(j + 3, power.shape[1])
+        p = power[i0:i1, j0:j1]
+        cy = float(np.sum(p * ky[i0:i1, None]) / p.sum())
+        cx = float(np.sum(p * kx[None, j0:j1]) / p.sum())
+        out.append([np.hypot(cy, cx), ratio[i, j]])
+    return np.array(out).reshape(-1, 2)

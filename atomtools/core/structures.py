@@ -42,6 +42,7 @@ __all__ = [
     "build",
     "column_period",
     "column_geometry",
+    "reflections",
 ]
 
 SURFACE_PROFILES = ("particle", "flat", "stepped", "sawtooth", "wedge")
@@ -862,3 +863,44 @@ def build(spec: ParticleSpec, *, extent: tuple[float, float]) -> Atoms:
     atoms = place_in_cell(particle, extent=extent, shift=spec.shift, support=support)
     atoms.info.update({k: v for k, v in particle.info.items() if k != "rotation"})
     return atoms
+
+
+def reflections(mat: Material, *, k_max: float = 1.2) -> np.ndarray:
+    """Lengths of the reciprocal vectors a crystal shows when seen along its zone axis.
+
+    The reflections ``g`` with ``g . [uvw] = 0`` (the zone law) whose kinematic structure
+    factor, with atomic numbers as scattering strengths, does not vanish.
+
+    Parameters
+    ----------
+    mat : Material
+        The crystal and zone axis.
+    k_max : float
+        Largest ``|g|`` [1/Å].
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted distinct ``|g|`` [1/Å] (1/d of the lattice planes imaged).
+
+    Examples
+    --------
+    >>> np.round(1 / reflections(CEO2)[:3], 2).tolist()  # {111}, {200}, {220} of CeO2 along [110]
+    [3.12, 2.71, 1.91]
+    """
+    bulk = mat.bulk()
+    cell = np.asarray(bulk.cell)
+    recip = np.linalg.inv(cell).T
+    zone = np.asarray(mat.zone_axis, float) @ cell
+    zone /= np.linalg.norm(zone)
+    frac, z = bulk.get_scaled_positions(), bulk.numbers
+    n = int(np.ceil(k_max * max(bulk.cell.lengths()))) + 1
+    out = []
+    for hkl in itertools.product(range(-n, n + 1), repeat=3):
+        g = np.asarray(hkl, float) @ recip
+        norm = np.linalg.norm(g)
+        if not any(hkl) or norm > k_max or abs(g @ zone) > 1e-6 * max(norm, 1.0):
+            continue
+        if abs(np.sum(z * np.exp(2j * np.pi * (frac @ np.asarray(hkl, float))))) > 1e-3 * z.sum():
+            out.append(norm)
+    return np.unique(np.round(out, 4))

@@ -68,12 +68,15 @@ class SoftmaxHeads:
         self._bounds = np.cumsum((0,) + self.heads)
 
     def values(self, z: torch.Tensor) -> torch.Tensor:
-        z = z.float() * self._inv_t
-        if len(set(self.heads)) == 1:  # equal heads: one softmax over a (..., heads, classes) view
-            return torch.softmax(z.reshape(*z.shape[:-1], len(self.heads), self.heads[0]), dim=-1).reshape(z.shape)
-        return torch.cat(
-            [torch.softmax(z[..., a:b], dim=-1) for a, b in zip(self._bounds[:-1], self._bounds[1:])], dim=-1
-        )
+        # The softmax runs over the channel axis of the NCHW view of these channels-last
+        # logits: the same memory, but PyTorch's channels-last kernel, 4x faster on this
+        # CPU than a softmax over the last axis of the NHWC view (benchmarks/infer.py).
+        nchw = (z.float() * self._inv_t).permute(0, 3, 1, 2)
+        out = torch.empty(z.shape, dtype=torch.float32)
+        out_nchw = out.permute(0, 3, 1, 2)
+        for a, b in zip(self._bounds[:-1], self._bounds[1:]):
+            out_nchw[:, a:b] = torch.softmax(nchw[:, a:b], dim=1)
+        return out
 
     def allocate(self, shape: tuple[int, int]) -> dict[str, np.ndarray]:
         n = len(self.heads)

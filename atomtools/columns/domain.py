@@ -1,0 +1,163 @@
+"""Does a frame look like what the model was trained on? A per-frame out-of-domain score.
+
+A network trained on one material along one zone axis at one pixel size answers
+whatever it is shown. Before its answer is trusted, :func:`lattice_check` compares the
+lattice fringes of the frame (the peaks of its power spectrum) with the reflections the
+model's material shows along its zone axis, at the pixel size given: another material,
+another zone axis, or a wrong pixel size all move the fringes off the expected
+spacings. :func:`structure_mask` marks where a frame holds structure at all, so that
+noise, vacuum and flat frames give no columns.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from ..core.imaging import spectrum_peaks, structure_map
+from ..core.materials import Material
+from ..core.structures import reflections
+
+__all__ = [
+    "OutOfDomainWarning",
+    "DomainReport",
+    "lattice_check",
+    "structure_mask",
+    "warn_if_out_of_domain",
+    "STRUCTURE_THRESHOLD",
+]
+
+#: Ratio of lattice-band power to white noise above which a region holds structure. Pure
+#: shot noise stays below 1.25 over a 2048 x 2048 frame; CeO2 columns exceed it at 300 e/Å²
+#: and more (``tests/test_domain.py``).
+STRUCTURE_THRESHOLD = 1.4
+
+_REFLECTIONS: dict = {}
+
+
+class OutOfDomainWarning(UserWarning):
+    """The frame does not look like the model's training data."""
+
+
+@dataclass
+class DomainReport:
+    """How well a frame's lattice fringes match the model's material.
+
+    Attributes
+    ----------
+    score : float
+        Power-weighted fraction of the strongest fringes at an expected spacing (1: all;
+        NaN: no fringes found, nothing to judge).
+    spacings : list of float
+        Spacings of the strongest fringes found [Å].
+    expected : list of float
+        Spacings the material shows along its zone axis [Å].
+    material : str
+        The model's material and zone axis.
+    message : str
+        Why the frame looks out of domain ("" if it does not).
+    """
+
+    score: float
+    spacings: list = field(default_factory=list)
+    expected: list = field(default_factory=list)
+    material: str = ""
+    message: str = ""
+
+    @property
+    def in_domain(self) -> bool:
+        """True unless the fringes contradict the material (no fringes: not judged)."""
+        return not self.message
+
+
+def lattice_check(
+    frame: np.ndarray, sampling: float, mat: Material, *, min_score: float = 0.7, tolerance: float = 0.03
+) -> DomainReport:
+    """Compare a frame's strongest lattice fringes with the reflections of ``mat``.
+
+    Parameters
+    ----------
+    frame : numpy.ndarray
+        (H, W) frame.
+    sampling : float
+        Its pixel size [Å].
+    mat : Material
+        The model's material and zone axis.
+    min_score : float
+        Scores below this are out of domain.
+    tolerance : float
+        Relative mismatch of a fringe's spacing still counted as expected (widened to
+        the frequency resolution of small frames).
+
+    Returns
+    -------
+    DomainReport
+        The score, the spacings found and expected, and a message if out of domain.
+    """
+    peaks = spectrum_peaks(frame, sampling)
+    key = (mat.structure, mat.symbols, mat.a, mat.zone_axis)
+    if key not in _REFLECTIONS:
+        _REFLECTIONS[key] = reflections(mat, k_max=1.0)
+    expected = _REFLECTIONS[key]
+    name = f"{mat.name} [{''.join(str(v) for v in mat.zone_axis)}]"
+    report = DomainReport(score=float("nan"), expected=[round(1 / g, 3) for g in expected[:6]], material=name)
+    if not len(peaks):
+        return report
+    resolution = 1.0 / (min(frame.shape) * sampling)  # frequency step of the spectrum [1/Å]
+    k, strength = peaks[:, 0], peaks[:, 1]
+    allowed = np.maximum(tolerance, 0.75 * resolution / k)
+    match = np.min(np.abs(k[:, None] / expected[None, :] - 1), axis=1) <= allowed
+    report.score = float(np.sum(strength * match) / np.sum(strength))
+    report.spacings = sorted({round(1 / float(v), 2) for v in k}, reverse=True)
+    if report.score < min_score:
+        report.message = (
+            f"the frame's strongest lattice fringes ({', '.join(f'{d:.2f}' for d in report.spacings[:6])} Å) do not "
+            f"match {name} ({', '.join(f'{d:.2f}' for d in report.expected)} Å; match score {report.score:.2f}): "
+            "another material or zone axis, or a wrong pixel size? The counts are not to be trusted."
+        )
+    return report
+
+
+def structure_mask(
+    frame: np.ndarray, sampling: float, *, threshold: float = STRUCTURE_THRESHOLD, margin: float = 2.0
+) -> np.ndarray | None:
+    """Where a frame holds structure (columns, fringes, support) rather than noise alone.
+
+    Parameters
+    ----------
+    frame : numpy.ndarray
+        (H, W) frame.
+    sampling : float
+        Its pixel size [Å].
+    threshold : float
+        Least ratio of :func:`atomtools.core.imaging.structure_map`.
+    margin : float
+        The mask is grown by this much, so columns at a particle's edge stay in [Å].
+
+    Returns
+    -------
+    numpy.ndarray or None
+        (H, W) bool; None where the frame is sampled too coarsely to tell noise from
+        signal (then nothing is masked).
+    """
+    ratio = structure_map(frame, sampling)
+    if ratio is None:
+        return None
+    grow = int(round(margin / sampling))
+    mask = ratio > threshold
+    return ndimage.binary_dilation(mask, iterations=grow) if grow and mask.any() else mask
+
+
+def warn_if_out_of_domain(report: DomainReport) -> None:
+    """Issue an :class:`OutOfDomainWarning` with the report's message, if it has one.
+
+    Parameters
+    ----------
+    report : DomainReport
+        From :func:`lattice_check`.
+    """
+    if report.message:
+        warnings.warn(report.message, OutOfDomainWarning, stacklevel=3)
