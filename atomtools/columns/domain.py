@@ -128,10 +128,8 @@ def structure_mask(
 
     Parameters
     ----------
-    frame : numpy.ndarray
-        (H, W) frame.
-    sampling : float
-        Its pixel size [Å].
+    frame, sampling
+        The frame and its pixel size [Å], as for :func:`lattice_check`.
     threshold : float
         Least ratio of :func:`atomtools.core.imaging.structure_map`.
     margin : float

@@ -606,10 +606,8 @@ def spectrum_peaks(
 
     Parameters
     ----------
-    image : numpy.ndarray
-        (H, W) frame.
-    sampling : float
-        Pixel size [Å].
+    image, sampling
+        The frame and its pixel size [Å], as for :func:`structure_map`.
     band : (float, float)
         Spatial frequencies searched [1/Å].
     min_ratio : float
