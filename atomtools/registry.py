@@ -49,6 +49,7 @@ ARTIFACTS: dict[str, str] = {
     "train_dataset": "data/train.zarr",
     "unet_weights": "weights/unet.pt",
     "test_dataset": "data/test.zarr",
+    "independent_dataset": "data/independent.zarr",
 }
 
 
@@ -144,12 +145,20 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook(
         "04_evaluate",
         inputs={"weights": "unet_weights", "train_dataset": "train_dataset"},
-        outputs={"test_out": "test_dataset"},
+        outputs={"test_out": "test_dataset", "independent_out": "independent_dataset"},
         sizes=profile_table(
-            ("n_structures", "images_per_structure", "shape", "doses", "calibration_images"),
-            smoke=(2, 2, (128, 128), (300.0, 3000.0), 4),
-            quick=(16, 4, (256, 256), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 32),
-            paper=(300, 8, (320, 320), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 512),
+            (
+                "n_structures",
+                "images_per_structure",
+                "shape",
+                "doses",
+                "calibration_images",
+                "independent",
+                "independent_shape",
+            ),
+            smoke=(2, 2, (128, 128), (300.0, 3000.0), 4, 2, (160, 160)),
+            quick=(16, 4, (256, 256), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 32, 32, (256, 256)),
+            paper=(300, 8, (320, 320), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 512, 400, (320, 320)),
         ),
     ),
 )

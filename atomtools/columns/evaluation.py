@@ -21,7 +21,10 @@ from . import baseline as _baseline
 from .reconstruct import to_atoms
 from .retrieval import load_retriever, retrieve
 
-__all__ = ["out_of_range", "calibrate_baseline", "evaluate", "best_model", "summary_by", "column_level"]
+#: Particle kinds whose columns all start on one base plane (the rest: symmetric about the mid-plane).
+FLAT_BASE = ("flat", "stepped", "sawtooth", "wedge")
+
+__all__ = ["FLAT_BASE", "out_of_range", "calibrate_baseline", "evaluate", "best_model", "summary_by", "column_level"]
 
 
 def out_of_range(train: SimulationConfig, *, shape=None, images_per_structure: int | None = None) -> SimulationConfig:
@@ -141,11 +144,12 @@ def evaluate(
     for i in range(len(test)):
         truth = test.columns(i)
         clean = test.clean[i]
-        labels = test.labels[i]
-        near = test.distance[i][0].astype(np.float32) < 1.0
+        labelled = "labels" in test.layout.names  # an independent test set has no label maps
+        labels = test.labels[i] if labelled else None
+        near = test.distance[i][0].astype(np.float32) < 1.0 if labelled else None
         p = params.iloc[i]
         true_atoms = test.atoms(i)
-        surface = "center" if p["profile"] == "particle" else "bottom"
+        surface = "bottom" if p["profile"] in FLAT_BASE else "center"
         info = {
             "image": i,
             "profile": p["profile"],
@@ -158,7 +162,7 @@ def evaluate(
             noisy = poisson_noise(
                 clean, dose=float(dose), sampling=test.sampling, rng=np.random.default_rng([seed, i, k])
             )
-            table, maps = retrieve(noisy, sampling=test.sampling, model=ret)
+            table, maps = retrieve(noisy, sampling=test.sampling, model=ret, resample=True)
             s = column_scores(table, truth, radius=match_radius, channel=0)
             others = {}
             for ch, name in enumerate(mat.channel_names[1:], 1):
@@ -166,10 +170,11 @@ def evaluate(
                 others.update({f"{name.lower()}_f1": s_ch["f1"], f"{name.lower()}_exact": s_ch["exact"]})
             model3d, rec = best_model(table, true_atoms, surface=surface, material=mat)
             rows.append({**info, "dose": float(dose), "method": "network", **s, **others, "recovered_3d": rec})
-            conf, correct = pixel_calibration(maps, labels, channel=0, mask=near)
-            take = np.random.default_rng([seed, i, k, 1]).permutation(len(conf))[:2000]
-            pixels[float(dose)][0].append(conf[take])
-            pixels[float(dose)][1].append(correct[take])
+            if labelled:
+                conf, correct = pixel_calibration(maps, labels, channel=0, mask=near)
+                take = np.random.default_rng([seed, i, k, 1]).permutation(len(conf))[:2000]
+                pixels[float(dose)][0].append(conf[take])
+                pixels[float(dose)][1].append(correct[take])
             if calibrations is not None:
                 cal = calibrations[float(dose)]
                 b = _baseline.count_columns(noisy, sampling=test.sampling, calibration=cal)

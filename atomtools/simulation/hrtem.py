@@ -21,9 +21,8 @@ from ..core import tables
 from ..core.imaging import Optics, fft_friendly_size, poisson_noise, snr, validate_sampling
 from ..core.structures import ParticleRanges, ParticleSpec, _pair, build
 from ..storage import datasets as _store
-from ..utils import progress_bar
 from .engine import exit_waves, images_from_exit_waves
-from .scale import run_tasks
+from .scale import fill_store
 
 __all__ = [
     "SimulationConfig",
@@ -355,48 +354,29 @@ def make_dataset(
         The finished store.
     """
 
-    if int(n_structures) < 1:
-        raise ValueError(f"n_structures must be >= 1, got {n_structures}")
     config.validate()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    group = _store.create_or_resume(
+    attrs = {
+        "shape": list(config.shape),
+        "n_channels": len(config.material.channels),
+        "channels": [list(c) for c in config.material.channels],
+        "images_per_structure": config.images_per_structure,
+        "sampling": config.sampling,
+        "energy": config.energy,
+        "n_classes": config.n_classes,
+        "label_radius": config.label_radius,
+        "versions": versions(),
+    }
+    return fill_store(
         out,
+        layout=_store.HRTEM,
         config=config.to_dict(),
-        seed=int(seed),
-        n_structures=int(n_structures),
-        attrs={
-            "shape": list(config.shape),
-            "n_channels": len(config.material.channels),
-            "channels": [list(c) for c in config.material.channels],
-            "images_per_structure": config.images_per_structure,
-            "sampling": config.sampling,
-            "energy": config.energy,
-            "n_classes": config.n_classes,
-            "label_radius": config.label_radius,
-            "versions": versions(),
-        },
+        seed=seed,
+        n_structures=n_structures,
+        attrs=attrs,
+        task=lambda i: sample_task(config, seed=seed, index=i),
+        work=simulate_structure,
+        args=(config,),
+        scheduler=scheduler,
+        n_workers=n_workers,
+        progress=progress,
     )
-    todo = _store.missing_structures(group)
-    tasks = [sample_task(config, seed=seed, index=i) for i in todo]
-    bar = progress_bar(
-        total=int(n_structures),
-        initial=int(n_structures) - len(todo),
-        desc=f"simulating {out.name}",
-        unit="structure",
-        disable=not progress,
-    )
-    try:
-        run_tasks(
-            tasks,
-            simulate_structure,
-            lambda result: _store.write_structure(group, result),
-            args=(config,),
-            scheduler=scheduler,
-            n_workers=n_workers,
-            on_done=bar.update,
-        )
-    finally:
-        bar.close()
-    _store.finalize(group)
-    return out

@@ -44,6 +44,7 @@ from ..core import tables
 __all__ = [
     "Layout",
     "HRTEM",
+    "INDEPENDENT",
     "LAYOUTS",
     "create_or_resume",
     "write_structure",
@@ -106,8 +107,16 @@ HRTEM = Layout(
     categorical=("profile",),
 )
 
+#: Images for testing only: the clean image and the exact model, no training labels
+#: (:mod:`atomtools.simulation.independent`).
+INDEPENDENT = Layout(
+    format="atomtools.independent-test/1",
+    arrays=(("clean", "float32", ("y", "x")),),
+    categorical=("profile", "builder", "parametrization"),
+)
+
 #: Every layout by its format name.
-LAYOUTS = {layout.format: layout for layout in (HRTEM,)}
+LAYOUTS = {layout.format: layout for layout in (HRTEM, INDEPENDENT)}
 
 
 def _json_roundtrip(value):
