@@ -449,29 +449,30 @@ def dose_figure_scores(summary):
     return _done(fig)
 
 
-def thickness_figure(columns, *, dose: float):
-    """Exact-count accuracy against the true number of atoms in the column, at one dose.
+def thickness_figure(columns, *, doses):
+    """Exact-count accuracy against the true number of atoms in the column, at some doses.
 
     Parameters
     ----------
     columns : pandas.DataFrame
         Matched columns (:func:`atomtools.columns.evaluation.column_level`).
-    dose : float
-        Dose shown [e/Å²].
+    doses : sequence of float
+        Doses shown [e/Å²]; ``inf`` is the noise-free image (the ceiling).
     """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.9))
-    sub = columns[columns.dose == dose]
-    for method, style in (("network", "o-"), ("baseline", "s--")):
-        m = sub[sub.method == method]
-        if len(m):
-            acc = m.assign(ok=m.true == m.pred).groupby("true").ok.mean()
-            ax.plot(acc.index, acc.values, style, label=method)
+    for color, dose in zip(("tab:blue", "tab:orange", "tab:green", "tab:red"), doses):
+        sub = columns[columns.dose == dose]
+        name = "noise-free" if np.isinf(dose) else f"{dose:g} e/Å²"
+        for method, style in (("network", "o-"), ("baseline", "s--")):
+            m = sub[sub.method == method]
+            if len(m):
+                acc = m.assign(ok=m.true == m.pred).groupby("true").ok.mean()
+                ax.plot(acc.index, acc.values, style, color=color, label=f"{method}, {name}")
     ax.set_xlabel("true atoms in the (principal) column")
     ax.set_ylabel("exact count accuracy")
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"{dose:g} e/Å²")
     ax.grid(alpha=0.3)
     ax.legend()
     return _done(fig)

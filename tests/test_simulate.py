@@ -206,3 +206,18 @@ def test_open_dataset_errors(tmp_path):
     (tmp_path / "plain").mkdir()
     with pytest.raises(ValueError):
         store.open_dataset(tmp_path / "plain")
+
+
+def test_domain_randomization_draws_per_structure_and_keeps_the_rest():
+    base = simulate.SimulationConfig(**SMALL)
+    varied = base.replace(vary={"sim_sampling": (0.04, 0.06), "slice_thickness": (1.0, 2.5), "aperture": (20.0, 35.0)})
+    plain, drawn = simulate.sample_task(base, seed=3, index=1), simulate.sample_task(varied, seed=3, index=1)
+    assert plain.spec == drawn.spec and [o.defocus for o in plain.optics] == [o.defocus for o in drawn.optics]
+    assert plain.sim_sampling is None and 0.04 <= drawn.sim_sampling <= 0.06
+    assert all(20.0 <= o.aperture <= 35.0 for o in drawn.optics)
+    result = simulate.simulate_structure(drawn, varied)
+    assert result["images"][0]["slice_thickness"] == drawn.slice_thickness
+    with pytest.raises(ValueError, match="vary: unknown"):
+        base.replace(vary={"gain": (1.0, 2.0)})
+    with pytest.raises(ValueError, match="too coarse"):
+        base.replace(vary={"sim_sampling": (0.05, 0.4)})

@@ -168,3 +168,20 @@ def test_ddp_under_torchrun_runs_unchanged(tiny_dataset, tmp_path):
     model, meta = load_model(out)
     assert meta["train_config"]["steps"] == 3
     assert out.with_suffix(".md").read_text().startswith("# Model card")
+
+
+def test_microscope_effects_are_drawn_per_sample_and_keep_the_labels(tiny_dataset):
+    ds = open_dataset(tiny_dataset)
+    index = np.arange(len(ds))
+    plain = train.TrainConfig(crop=32, batch_size=2)
+    rough = train.TrainConfig(crop=32, batch_size=2, background=(0.1, 0.3), blur=(0.1, 0.3), mtf=(0.6, 1.0))
+    a = train.SegmentationBatches(ds, index, plain, n_classes=13).batch(3)
+    b = train.SegmentationBatches(ds, index, rough, n_classes=13).batch(3)
+    again = train.SegmentationBatches(ds, index, rough, n_classes=13).batch(3)
+    assert torch.equal(b["x"], again["x"]) and not torch.equal(a["x"], b["x"])
+    assert torch.equal(a["labels"], b["labels"]) and torch.equal(a["target"], b["target"])
+
+    def high_frequency(x):  # the detector blur correlates neighbouring pixels
+        return float((x[..., 1:, :] - x[..., :-1, :]).pow(2).mean())
+
+    assert high_frequency(b["x"]) < 0.5 * high_frequency(a["x"])

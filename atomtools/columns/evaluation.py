@@ -24,7 +24,16 @@ from .retrieval import load_retriever, retrieve
 #: Particle kinds whose columns all start on one base plane (the rest: symmetric about the mid-plane).
 FLAT_BASE = ("flat", "stepped", "sawtooth", "wedge")
 
-__all__ = ["FLAT_BASE", "out_of_range", "calibrate_baseline", "evaluate", "best_model", "summary_by", "column_level"]
+__all__ = [
+    "FLAT_BASE",
+    "at_dose",
+    "out_of_range",
+    "calibrate_baseline",
+    "evaluate",
+    "best_model",
+    "summary_by",
+    "column_level",
+]
 
 
 def out_of_range(train: SimulationConfig, *, shape=None, images_per_structure: int | None = None) -> SimulationConfig:
@@ -60,6 +69,25 @@ def out_of_range(train: SimulationConfig, *, shape=None, images_per_structure: i
     )
 
 
+def at_dose(clean: np.ndarray, dose: float, sampling: float, seed) -> np.ndarray:
+    """A clean image with shot noise at ``dose`` [e/Å²]; ``inf`` gives the noise-free image.
+
+    Parameters
+    ----------
+    clean : numpy.ndarray
+        Noise-free intensity, 1 in vacuum.
+    dose : float
+        Electron dose [e/Å²]; ``numpy.inf`` for none (the model's ceiling).
+    sampling : float
+        Pixel size [Å].
+    seed : int or sequence of int
+        Seed of the noise.
+    """
+    if np.isinf(dose):
+        return np.asarray(clean, np.float32).copy()
+    return poisson_noise(clean, dose=float(dose), sampling=sampling, rng=np.random.default_rng(seed))
+
+
 def calibrate_baseline(
     reference: Dataset, *, doses, n_images: int, seed: int
 ) -> dict[float, _baseline.IntensityCalibration]:
@@ -83,15 +111,7 @@ def calibrate_baseline(
     tables = [reference.columns(int(i)) for i in pick]
     out = {}
     for k, dose in enumerate(doses):
-        images = [
-            poisson_noise(
-                reference.clean[int(i)],
-                dose=float(dose),
-                sampling=reference.sampling,
-                rng=np.random.default_rng([seed, 7, k, int(i)]),
-            )
-            for i in pick
-        ]
+        images = [at_dose(reference.clean[int(i)], dose, reference.sampling, [seed, 7, k, int(i)]) for i in pick]
         out[float(dose)] = _baseline.calibrate(images, tables, sampling=reference.sampling)
     return out
 
@@ -116,7 +136,7 @@ def evaluate(
     model : "pretrained", path, ...
         The network (see :func:`atomtools.columns.retrieve`).
     doses : sequence of float
-        Electron doses [e/Å²].
+        Electron doses [e/Å²]; ``numpy.inf`` scores the noise-free images (the ceiling).
     calibrations : dict, optional
         Dose -> baseline calibration (:func:`calibrate_baseline`); no baseline without.
     seed : int
@@ -159,9 +179,7 @@ def evaluate(
             "defocus": float(p["defocus"]),
         }
         for k, dose in enumerate(doses):
-            noisy = poisson_noise(
-                clean, dose=float(dose), sampling=test.sampling, rng=np.random.default_rng([seed, i, k])
-            )
+            noisy = at_dose(clean, dose, test.sampling, [seed, i, k])
             table, maps = retrieve(noisy, sampling=test.sampling, model=ret, resample=True)
             s = column_scores(table, truth, radius=match_radius, channel=0)
             others = {}

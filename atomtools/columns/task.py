@@ -66,6 +66,15 @@ class TrainConfig(Record):
         Weight of the O head's loss relative to the Ce head's.
     dose : (float, float)
         Electron dose range of the on-the-fly noise [e/Å²], drawn log-uniformly.
+    background : (float, float)
+        Range of a uniform background added to the clean intensity (inelastic
+        scattering, an amorphous film), in units of the vacuum intensity.
+    blur : (float, float)
+        Range of a drift or vibration blur [Å] (standard deviation along a random
+        direction) applied to the clean intensity.
+    mtf : (float, float)
+        Range of a detector blur [px] (Gaussian standard deviation) applied to the
+        counts, noise included, as a detector's modulation transfer function does.
     intensity_scale : (float, float)
         Range of a random scale of the clean intensity (label-preserving).
     column_crop_fraction : float
@@ -95,6 +104,10 @@ class TrainConfig(Record):
     validation_images: int = 32
     validate_every: int = 100
     checkpoint_every: float = 180.0
+    # what a microscope adds (off by default: the same batches as before these existed)
+    background: tuple[float, float] = (0.0, 0.0)
+    blur: tuple[float, float] = (0.0, 0.0)
+    mtf: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "crop", "validation_images", "validate_every"):
@@ -126,6 +139,37 @@ def split_structures(dataset: Dataset, *, validation_fraction: float = 0.1) -> t
     if not len(val):  # a one-structure dataset validates on itself
         val = train
     return train, val
+
+
+def _directional_blur(image: np.ndarray, sigma: float, angle: float) -> np.ndarray:
+    """Gaussian blur of ``sigma`` [px] along the in-plane direction ``angle`` [degrees]."""
+    from scipy import ndimage
+
+    half = int(np.ceil(3 * sigma))
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(float)
+    along = xx * np.cos(np.radians(angle)) + yy * np.sin(np.radians(angle))
+    across = -xx * np.sin(np.radians(angle)) + yy * np.cos(np.radians(angle))
+    kernel = np.exp(-0.5 * (along / sigma) ** 2 - 0.5 * (across / 0.3) ** 2)
+    return ndimage.convolve(image, kernel / kernel.sum(), mode="reflect")
+
+
+def _degrade(clean: np.ndarray, cfg, rng: np.random.Generator, *, dose: float, sampling: float) -> np.ndarray:
+    """Counts as a microscope records them: background, drift blur, shot noise, detector blur.
+
+    Each effect draws from ``rng`` only when its range is not zero, so a configuration
+    without them gives the same counts as before they existed.
+    """
+    from scipy import ndimage
+
+    if cfg.background[1] > 0:
+        clean = clean + rng.uniform(*cfg.background)
+    if cfg.blur[1] > 0:
+        sigma, angle = rng.uniform(*cfg.blur) / sampling, rng.uniform(0, 180)
+        clean = _directional_blur(clean, sigma, angle) if sigma > 0.05 else clean
+    counts = poisson_noise(clean, dose=dose, sampling=sampling, rng=rng)
+    if cfg.mtf[1] > 0:
+        counts = ndimage.gaussian_filter(counts, rng.uniform(*cfg.mtf))
+    return counts
 
 
 def _augment(arrays: list[np.ndarray], k: int, flip: bool) -> list[np.ndarray]:
@@ -209,7 +253,7 @@ class SegmentationBatches:
         )
         dose = float(np.exp(rng.uniform(np.log(cfg.dose[0]), np.log(cfg.dose[1]))))
         scale = float(rng.uniform(*cfg.intensity_scale))
-        x = normalize(poisson_noise(clean * scale, dose=dose, sampling=self.sampling, rng=rng))
+        x = normalize(_degrade(clean * scale, cfg, rng, dose=dose, sampling=self.sampling))
         target = _labels.soft_targets(
             distance, nearest, radius=self.radius, edge=cfg.target_edge, n_classes=self.n_classes
         )

@@ -11,7 +11,7 @@ written to the dataset store (:data:`atomtools.storage.HRTEM` layout) as it arri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,9 @@ __all__ = [
     "make_dataset",
     "versions",
 ]
+
+#: What ``SimulationConfig.vary`` may randomize.
+VARY = ("sim_sampling", "slice_thickness", "phonon_probability", "aperture")
 
 #: Thermal vibration amplitude of the amorphous carbon support [Å].
 SUPPORT_PHONON_SIGMAS = {"C": 0.1}
@@ -76,6 +79,13 @@ class SimulationConfig(ParticleRanges):
         Label classes: 0 background, 1..n_classes-1 atoms per column (thicker clipped).
     label_radius : float
         Radius of a column in the hard label maps [Å].
+    vary : dict
+        Domain randomization of what a simulator or microscope changes and a network
+        must not depend on, each drawn per structure (or per image) when given:
+        ``sim_sampling`` (potential sampling [Å]), ``slice_thickness`` [Å] and
+        ``phonon_probability`` (chance of frozen phonons when ``frozen_phonons`` > 0)
+        per structure, ``aperture`` [mrad] per image; ranges as (low, high). Empty:
+        the fixed values above (and the same dataset as before these existed).
     """
 
     # the grids and the beam
@@ -97,6 +107,7 @@ class SimulationConfig(ParticleRanges):
     frozen_phonons: int = 0
     n_classes: int = 13
     label_radius: float = 0.6
+    vary: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise a ValueError naming the parameter if any setting is unusable."""
@@ -118,7 +129,21 @@ class SimulationConfig(ParticleRanges):
             raise ValueError(f"{owner}.n_classes must be >= 2, got {self.n_classes}")
         if self.focal_spread[0] < 0 or self.astigmatism[0] < 0:
             raise ValueError(f"{owner}.focal_spread and astigmatism must be >= 0 [Å]")
-        validate_sampling(self.sim_sampling, Optics(energy=self.energy, aperture=self.aperture))
+        unknown = set(self.vary) - set(VARY)
+        if unknown:
+            raise ValueError(f"{owner}.vary: unknown {sorted(unknown)}; known: {sorted(VARY)}")
+        for name, value in self.vary.items():
+            _pair(
+                owner,
+                f"vary[{name!r}]",
+                (0, value) if name == "phonon_probability" else value,
+                positive=name != "phonon_probability",
+            )
+        finest = max(self.vary.get("sim_sampling", (self.sim_sampling,) * 2))
+        widest = max(self.vary.get("aperture", (self.aperture,) * 2))
+        validate_sampling(
+            max(finest, self.sim_sampling), Optics(energy=self.energy, aperture=max(widest, self.aperture))
+        )
 
     @property
     def extent(self) -> tuple[float, float]:
@@ -151,6 +176,9 @@ class StructureTask:
     doses: tuple[float, ...]
     noise_seeds: tuple[int, ...]
     phonon_seed: int
+    sim_sampling: float | None = None
+    slice_thickness: float | None = None
+    frozen_phonons: int | None = None
 
 
 def sample_task(config: SimulationConfig, *, seed: int, index: int) -> StructureTask:
@@ -187,7 +215,7 @@ def sample_task(config: SimulationConfig, *, seed: int, index: int) -> Structure
         )
         doses.append(float(np.exp(u(np.log(config.dose[0]), np.log(config.dose[1])))))
         noise_seeds.append(int(rng.integers(2**31)))
-    return StructureTask(
+    task = StructureTask(
         index=int(index),
         spec=spec,
         optics=tuple(optics),
@@ -195,6 +223,21 @@ def sample_task(config: SimulationConfig, *, seed: int, index: int) -> Structure
         noise_seeds=tuple(noise_seeds),
         phonon_seed=int(rng.integers(2**31)),
     )
+    return _vary(task, config.vary, rng, frozen_phonons=config.frozen_phonons) if config.vary else task
+
+
+def _vary(task: StructureTask, vary: dict, rng: np.random.Generator, *, frozen_phonons: int) -> StructureTask:
+    """Draw the domain-randomized settings of a structure (after all other draws)."""
+    changes = {}
+    if "sim_sampling" in vary:
+        changes["sim_sampling"] = float(rng.uniform(*vary["sim_sampling"]))
+    if "slice_thickness" in vary:
+        changes["slice_thickness"] = float(rng.uniform(*vary["slice_thickness"]))
+    if "phonon_probability" in vary:
+        changes["frozen_phonons"] = frozen_phonons if rng.random() < vary["phonon_probability"] else 0
+    if "aperture" in vary:
+        changes["optics"] = tuple(replace(o, aperture=float(rng.uniform(*vary["aperture"]))) for o in task.optics)
+    return replace(task, **changes)
 
 
 def fitted_build(spec: ParticleSpec, extent):
@@ -245,8 +288,15 @@ def simulate_structure(task: StructureTask, config: SimulationConfig) -> dict:
     c, mat = config, config.material
     spec, atoms = fitted_build(task.spec, c.extent)
     gt = _labels.ground_truth(atoms, shape=c.shape, sampling=c.sampling, n_classes=c.n_classes, radius=c.label_radius)
-    phonons = {"frozen_phonons": c.frozen_phonons, "seed": task.phonon_seed, "phonon_sigmas": _phonon_sigmas(mat)}
-    waves = exit_waves(atoms, gpts=c.sim_gpts, energy=c.energy, slice_thickness=c.slice_thickness, **phonons)
+    n_phonons = c.frozen_phonons if task.frozen_phonons is None else task.frozen_phonons
+    phonons = {"frozen_phonons": n_phonons, "seed": task.phonon_seed, "phonon_sigmas": _phonon_sigmas(mat)}
+    grid = (
+        c.sim_gpts
+        if task.sim_sampling is None
+        else tuple(fft_friendly_size(int(np.ceil(e / task.sim_sampling))) for e in c.extent)
+    )
+    thickness = c.slice_thickness if task.slice_thickness is None else task.slice_thickness
+    waves = exit_waves(atoms, gpts=grid, energy=c.energy, slice_thickness=thickness, **phonons)
     clean = images_from_exit_waves(waves, extent=config.extent, optics=task.optics, shape=config.shape)
     support_mask = gt["distance"].min(axis=0) < 2.0
     k = len(task.optics)
@@ -278,6 +328,11 @@ def simulate_structure(task: StructureTask, config: SimulationConfig) -> dict:
                 **{f"adatoms_{el}": spec.adatoms.get(el, 0) for el in mat.symbols},
                 "support": spec.support,
                 **task.optics[j].to_dict(),
+                **(
+                    {"sim_sampling": c.extent[0] / grid[0], "slice_thickness": thickness, "frozen_phonons": n_phonons}
+                    if c.vary
+                    else {}
+                ),
                 "dose": task.doses[j],
                 "snr": snr(clean[j], dose=task.doses[j], sampling=config.sampling, mask=support_mask),
                 "seed": spec.seed,
