@@ -174,7 +174,9 @@ def test_microscope_effects_are_drawn_per_sample_and_keep_the_labels(tiny_datase
     ds = open_dataset(tiny_dataset)
     index = np.arange(len(ds))
     plain = train.TrainConfig(crop=32, batch_size=2)
-    rough = train.TrainConfig(crop=32, batch_size=2, background=(0.1, 0.3), blur=(0.1, 0.3), mtf=(0.6, 1.0))
+    rough = train.TrainConfig(
+        crop=32, batch_size=2, microscope={"background": (0.1, 0.3), "blur": (0.1, 0.3), "mtf": (0.6, 1.0)}
+    )
     a = train.SegmentationBatches(ds, index, plain, n_classes=13).batch(3)
     b = train.SegmentationBatches(ds, index, rough, n_classes=13).batch(3)
     again = train.SegmentationBatches(ds, index, rough, n_classes=13).batch(3)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,15 +66,15 @@ class TrainConfig(Record):
         Weight of the O head's loss relative to the Ce head's.
     dose : (float, float)
         Electron dose range of the on-the-fly noise [e/Å²], drawn log-uniformly.
-    background : (float, float)
-        Range of a uniform background added to the clean intensity (inelastic
-        scattering, an amorphous film), in units of the vacuum intensity.
-    blur : (float, float)
-        Range of a drift or vibration blur [Å] (standard deviation along a random
-        direction) applied to the clean intensity.
-    mtf : (float, float)
-        Range of a detector blur [px] (Gaussian standard deviation) applied to the
-        counts, noise included, as a detector's modulation transfer function does.
+    microscope : dict
+        What a microscope adds to each sample, drawn per sample when given (empty: the
+        same batches as before these existed): ``background``, the range of a uniform
+        background added to the clean intensity (inelastic scattering, an amorphous
+        film) in units of the vacuum intensity; ``blur``, the range of a drift or
+        vibration blur [Å] (standard deviation along a random direction) of the clean
+        intensity; ``mtf``, the range of a detector blur [px] (Gaussian standard
+        deviation) of the counts, noise included, as a detector's modulation transfer
+        function does.
     intensity_scale : (float, float)
         Range of a random scale of the clean intensity (label-preserving).
     column_crop_fraction : float
@@ -100,14 +100,11 @@ class TrainConfig(Record):
     o_weight: float = 0.5
     dose: tuple[float, float] = (100.0, 5000.0)
     intensity_scale: tuple[float, float] = (0.9, 1.1)
+    microscope: dict = field(default_factory=dict)
     column_crop_fraction: float = 0.8
     validation_images: int = 32
     validate_every: int = 100
     checkpoint_every: float = 180.0
-    # what a microscope adds (off by default: the same batches as before these existed)
-    background: tuple[float, float] = (0.0, 0.0)
-    blur: tuple[float, float] = (0.0, 0.0)
-    mtf: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "crop", "validation_images", "validate_every"):
@@ -115,6 +112,9 @@ class TrainConfig(Record):
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0 or not self.target_edge > 0:
             raise ValueError("TrainConfig.lr and target_edge must be positive")
+        unknown = set(self.microscope) - {"background", "blur", "mtf"}
+        if unknown:
+            raise ValueError(f"TrainConfig.microscope: unknown {sorted(unknown)}; known: background, blur, mtf")
         if not 0 < self.dose[0] <= self.dose[1]:
             raise ValueError(f"TrainConfig.dose must be a positive (low, high) range [e/Å²], got {self.dose}")
 
@@ -161,14 +161,15 @@ def _degrade(clean: np.ndarray, cfg, rng: np.random.Generator, *, dose: float, s
     """
     from scipy import ndimage
 
-    if cfg.background[1] > 0:
-        clean = clean + rng.uniform(*cfg.background)
-    if cfg.blur[1] > 0:
-        sigma, angle = rng.uniform(*cfg.blur) / sampling, rng.uniform(0, 180)
+    effects = cfg.microscope
+    if "background" in effects:
+        clean = clean + rng.uniform(*effects["background"])
+    if "blur" in effects:
+        sigma, angle = rng.uniform(*effects["blur"]) / sampling, rng.uniform(0, 180)
         clean = _directional_blur(clean, sigma, angle) if sigma > 0.05 else clean
     counts = poisson_noise(clean, dose=dose, sampling=sampling, rng=rng)
-    if cfg.mtf[1] > 0:
-        counts = ndimage.gaussian_filter(counts, rng.uniform(*cfg.mtf))
+    if "mtf" in effects:
+        counts = ndimage.gaussian_filter(counts, rng.uniform(*effects["mtf"]))
     return counts
 
 
