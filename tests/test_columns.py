@@ -115,3 +115,19 @@ def test_shipped_model_finds_and_counts_columns():
     assert scores["f1"] > 0.95, scores
     assert scores["within_one"] > 0.6 and scores["mae"] < 1.5, scores
     assert maps["confidence"].min() >= 0 and maps["confidence"].max() <= 1
+
+
+def test_a_column_calibration_recalibrates_the_column_confidence(tiny):
+    from dataclasses import replace
+
+    from atomtools.core.metrics import apply_platt
+
+    frame = np.random.default_rng(5).gamma(4.0, 0.25, (96, 96)).astype(np.float32) + 1.0
+    plain, _ = columns.retrieve(frame, sampling=0.16, model=tiny, structure_only=False)
+    calibrated, _ = columns.retrieve(
+        frame, sampling=0.16, model=replace(tiny, column_calibration=(2.0, 0.5)), structure_only=False
+    )
+    assert len(plain) == len(calibrated)
+    if len(plain):
+        assert np.allclose(calibrated.confidence, apply_platt(plain.confidence, 2.0, 0.5))
+        assert np.array_equal(calibrated["count"], plain["count"])

@@ -20,6 +20,7 @@ import torch
 from ..core import tables
 from ..core.imaging import check_frame, check_sampling, normalize, resample_frame
 from ..core.materials import Material, material
+from ..core.metrics import apply_platt
 from ..data import fetch
 from ..inference import SoftmaxHeads, predict_tiled
 from ..models import MODEL_FORMAT, UNet, fuse_for_inference, load_model
@@ -61,6 +62,9 @@ class Retriever:
         Radius of a column in its training labels [Å].
     material : Material, optional
         What it was trained on (for the domain check).
+    column_calibration : (float, float), optional
+        Platt slope and offset that calibrate the column confidences
+        (:func:`atomtools.core.metrics.fit_platt`); None: as voted.
     """
 
     model: torch.nn.Module
@@ -70,6 +74,7 @@ class Retriever:
     channels: tuple[tuple[str, ...], ...]
     label_radius: float = 0.6
     material: Material | None = None
+    column_calibration: tuple[float, float] | None = None
 
     @property
     def heads(self) -> tuple[int, ...]:
@@ -116,6 +121,7 @@ def _wrap(model: UNet, meta: dict) -> Retriever:
         channels=channels,
         label_radius=float(meta.get("dataset", {}).get("config", {}).get("label_radius", 0.6)),
         material=_material_of(meta),
+        column_calibration=tuple(meta["column_calibration"]) if meta.get("column_calibration") else None,
     )
 
 
@@ -352,6 +358,8 @@ def retrieve(
             for k, v in maps.items()
         }
         table = tables.with_pixels(table, sampling)
+    if ret.column_calibration is not None and len(table):
+        table = table.assign(confidence=apply_platt(table["confidence"].to_numpy(), *ret.column_calibration))
     maps["structure"] = structure_mask(frame, sampling) if structure_only else None
     if maps["structure"] is not None and len(table):
         rows = np.clip(np.rint(table["row"].to_numpy()).astype(int), 0, frame.shape[0] - 1)

@@ -36,6 +36,7 @@ __all__ = [
     "weighted_soft_cross_entropy",
     "split_structures",
     "train_unet",
+    "column_calibration",
     "unet_card",
 ]
 
@@ -341,6 +342,58 @@ def _predict(model, x: torch.Tensor, batch: int = 4) -> torch.Tensor:
     return torch.cat(out)
 
 
+def column_calibration(
+    model, dataset: Dataset, indices, *, doses, seed: int = 0, radius: float = 0.7
+) -> tuple[float, float]:
+    """Platt scaling of the per-column confidence, fitted on held-out structures.
+
+    The column confidence is the mean probability of the voted count over the column's
+    disk, which runs below how often the count is right (it averages over the disk's
+    edge). Each held-out image is retrieved at each dose, its columns matched to the
+    truth, and ``(a, b)`` of :func:`atomtools.core.metrics.fit_platt` fitted to
+    (confidence, count right).
+
+    Parameters
+    ----------
+    model : "pretrained", path, Retriever or (UNet, metadata)
+        The network (:func:`atomtools.columns.load_retriever`).
+    dataset : Dataset
+        Images with their truth.
+    indices : sequence of int
+        Held-out images.
+    doses : sequence of float
+        Electron doses [e/Å²].
+    seed : int
+        Seed of the noise.
+    radius : float
+        Matching radius of columns [Å].
+
+    Returns
+    -------
+    (float, float) or None
+        Slope and offset; None with fewer than 50 matched columns to fit them on.
+    """
+    from ..core.metrics import column_scores, fit_platt
+    from .retrieval import load_retriever, retrieve
+
+    ret = load_retriever(model)
+    conf, right = [], []
+    for k, dose in enumerate(doses):
+        for i in indices:
+            frame = poisson_noise(
+                dataset.clean[int(i)],
+                dose=float(dose),
+                sampling=dataset.sampling,
+                rng=np.random.default_rng([seed, 55, k, int(i)]),
+            )
+            table, _ = retrieve(frame, sampling=dataset.sampling, model=ret, resample=True)
+            matches = column_scores(table, dataset.columns(int(i)), radius=radius)["matches"]
+            conf.append(matches["confidence"].to_numpy())
+            right.append((matches["true"] == matches["pred"]).to_numpy())
+    conf, right = np.concatenate(conf), np.concatenate(right)
+    return fit_platt(conf, right) if len(conf) >= 50 else None
+
+
 def train_unet(
     dataset: str | Path,
     weights_out: str | Path,
@@ -450,6 +503,11 @@ def train_unet(
         keep = torch.from_numpy(np.random.default_rng(config.seed).permutation(len(y))[:200_000])
         temperatures.append(fit_temperature(z[keep], y[keep]))
     final = {k: v for k, v in history[-1].items() if k.startswith("val_")}
+    calibrated = {"sampling": ds.sampling, "temperature": temperatures, "channels": ds.attrs["channels"]}
+    doses = np.geomspace(config.dose[0], config.dose[1], 3)
+    platt = column_calibration(
+        (model, calibrated), ds, val_idx[: config.validation_images], doses=doses, seed=config.seed
+    )
     rank, _ = distributed()
     if rank == 0:
         save_model(
@@ -461,6 +519,7 @@ def train_unet(
                 "n_classes": n_classes,
                 "channels": ds.attrs["channels"],
                 "temperature": temperatures,
+                "column_calibration": list(platt) if platt else None,
                 "normalization": "divide by the frame mean",
                 "train_config": config.to_dict(),
                 "dataset": {

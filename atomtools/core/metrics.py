@@ -20,6 +20,8 @@ __all__ = [
     "pixel_calibration",
     "atoms_recovered",
     "summarize",
+    "fit_platt",
+    "apply_platt",
 ]
 
 
@@ -308,3 +310,54 @@ def summarize(rows: list[dict]) -> dict:
         "recovered_fraction": sum(r["atoms_recovered"] for r in rows) / atoms_true if atoms_true else float("nan"),
         "atom_precision": sum(r["atoms_recovered"] for r in rows) / max(sum(r["atoms_pred"] for r in rows), 1),
     }
+
+
+def apply_platt(confidence, a: float, b: float) -> np.ndarray:
+    """Recalibrated probabilities ``sigmoid(a logit(p) + b)``.
+
+    Parameters
+    ----------
+    confidence : array-like
+        Probabilities in (0, 1).
+    a, b : float
+        Slope and offset from :func:`fit_platt`.
+
+    Examples
+    --------
+    >>> apply_platt([0.5, 0.9], 1.0, 0.0).round(3).tolist()
+    [0.5, 0.9]
+    """
+    p = np.clip(np.asarray(confidence, float), 1e-6, 1 - 1e-6)
+    return 1.0 / (1.0 + np.exp(-(a * np.log(p / (1 - p)) + b)))
+
+
+def fit_platt(confidence, correct) -> tuple[float, float]:
+    """Slope and offset that calibrate confidences: the maximum-likelihood ``(a, b)`` of
+    ``P(correct) = sigmoid(a logit(confidence) + b)`` (Platt scaling).
+
+    Parameters
+    ----------
+    confidence : array-like
+        Predicted probabilities of the predictions.
+    correct : array-like
+        Whether each prediction was right.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0); p = rng.uniform(0.05, 0.95, 100_000)
+    >>> truth = rng.uniform(size=p.size) < apply_platt(p, 2.0, 0.5)  # under-confident scores
+    >>> [round(v, 1) for v in fit_platt(p, truth)]
+    [2.0, 0.5]
+    """
+    from scipy.optimize import minimize
+
+    p = np.clip(np.asarray(confidence, float), 1e-6, 1 - 1e-6)
+    y = np.asarray(correct, float)
+    z = np.log(p / (1 - p))
+
+    def nll(ab):
+        s = ab[0] * z + ab[1]
+        return float(np.mean(np.logaddexp(0.0, s) - y * s))
+
+    a, b = minimize(nll, x0=[1.0, 0.0], method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-9}).x
+    return float(a), float(b)
