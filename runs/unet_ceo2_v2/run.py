@@ -26,7 +26,12 @@ DATA_CONFIG = dict(
     thickness=(1, 12),
     images_per_structure=8,
     frozen_phonons=4,
-    vary={"sim_sampling": (0.04, 0.06), "slice_thickness": (1.0, 2.5), "aperture": (20.0, 40.0), "phonon_probability": 0.25},
+    vary={
+        "sim_sampling": (0.04, 0.06),
+        "slice_thickness": (1.0, 2.5),
+        "aperture": (20.0, 40.0),
+        "phonon_probability": 0.25,
+    },
 )
 N_STRUCTURES = 800
 SEED = 2026
@@ -56,7 +61,13 @@ def train() -> None:
     from atomtools.models import UNetConfig
     from atomtools.utils import write_text
 
-    result = train_unet(DATA, WEIGHTS, model_config=UNetConfig(width=16, depth=3, stem=2), config=TrainConfig(**TRAIN_CONFIG), init="pretrained")
+    result = train_unet(
+        DATA,
+        WEIGHTS,
+        model_config=UNetConfig(width=16, depth=3, stem=2),
+        config=TrainConfig(**TRAIN_CONFIG),
+        init="pretrained",
+    )
     write_text(WEIGHTS.with_suffix(".md"), unet_card(WEIGHTS))
     print(result["validation"], result["temperature"])
 
@@ -66,10 +77,17 @@ def evaluate() -> None:
     from atomtools.simulation import IndependentConfig, make_independent_set
     from atomtools.storage import open_dataset
 
-    independent = open_dataset(make_independent_set(ROOT / "results" / "runs" / "v2" / "independent.zarr", IndependentConfig(), n_structures=64, seed=1001))
+    independent = open_dataset(
+        make_independent_set(
+            ROOT / "results" / "runs" / "v2" / "independent.zarr", IndependentConfig(), n_structures=64, seed=1001
+        )
+    )
     for model in ("pretrained", WEIGHTS):
         result = evaluation.evaluate(independent, model=str(model), doses=[250.0, 1000.0, 5000.0], seed=1, keep_maps=0)
-        print(model, evaluation.summary_by(result["rows"])[["dose", "f1", "exact", "within_one", "mae"]].round(3).to_string())
+        print(
+            model,
+            evaluation.summary_by(result["rows"])[["dose", "f1", "exact", "within_one", "mae"]].round(3).to_string(),
+        )
 
 
 if __name__ == "__main__":
