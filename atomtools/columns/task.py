@@ -28,7 +28,7 @@ from ..models import model_card as _model_card
 from ..storage import Dataset, open_dataset
 from ..training import OptimizerSpec, Task, distributed, fit, fit_temperature
 from ..utils import Record
-from .retrieval import PRETRAINED
+from .retrieval import PRETRAINED, load_retriever, retrieve
 
 __all__ = [
     "TrainConfig",
@@ -374,7 +374,6 @@ def column_calibration(
         Slope and offset; None with fewer than 50 matched columns to fit them on.
     """
     from ..core.metrics import column_scores, fit_platt
-    from .retrieval import load_retriever, retrieve
 
     ret = load_retriever(model)
     conf, right = [], []

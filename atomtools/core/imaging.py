@@ -1,7 +1,7 @@
 """Electron optics parameters, detector sampling, shot noise and image normalization.
 
 Pure functions and a frozen dataclass; no simulator, no files. The simulator
-(:mod:`atomtools.simulate`) turns :class:`Optics` into an abTEM ``CTF``.
+(:mod:`atomtools.simulation.engine`) turns :class:`Optics` into an abTEM ``CTF``.
 
 Units: energies [eV], lengths [Å], angles [mrad] for apertures and [degrees] for
 in-plane directions, dose [e/Å²].

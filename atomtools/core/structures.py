@@ -5,7 +5,7 @@ draw from an explicit :class:`numpy.random.Generator`. Each atom that belongs to
 lattice column carries the integer ``atoms.arrays["column"]`` (``-1`` for atoms that
 belong to no column, such as amorphous carbon). The id is assigned in the perfectly
 aligned zone-axis frame, *before* any mistilt, so a tilted column is still one column
-and is counted once (:func:`atomtools.labels.column_table`).
+and is counted once (:func:`atomtools.core.labels.column_table`).
 
 Conventions: the beam travels along +z; positions and lengths are in Å; angles in
 degrees. The zone axis is rotated onto z and the shortest lattice vector normal to it
