@@ -1,11 +1,11 @@
-"""Command line: ``python -m atomtools {data,reproduce,simulate,train-unet} ...``."""
+"""Command line: ``python -m atomtools {data,reproduce,simulate,train-unet,tomo} ...``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "parse_angles"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +62,79 @@ def build_parser() -> argparse.ArgumentParser:
         "--init", default=None, help="start from these weights ('pretrained' or a path); default: the profile's"
     )
     tr.add_argument("--seed", type=int, default=0)
+
+    tomo = sub.add_parser("tomo", help="missing-wedge tomography: reconstruct tilt series")
+    tomo_sub = tomo.add_subparsers(dest="action", required=True)
+    rec = tomo_sub.add_parser(
+        "reconstruct",
+        help="reconstruct a tilt series (.mat, .mrc/.ali/.st, .tif, .npy) slice by slice into a .npy volume",
+    )
+    rec.add_argument("file", help="the tilt series")
+    rec.add_argument(
+        "--angles",
+        default=None,
+        help="tilt angles in degrees: START:STOP:STEP (STOP included) or a comma list; default: from the file "
+        "or a .rawtlt/.tlt beside it",
+    )
+    rec.add_argument(
+        "--method", default="gan", help="gan, inpaint, refine, fbp, sart, sirt or tv (default gan: the joint model)"
+    )
+    rec.add_argument("--inpaint", action="store_true", help="with a classical method: inpaint the missing wedge first")
+    rec.add_argument("--axes", default=None, help="the file's axis order in letters t, y, x, e.g. yxt (MATLAB) or tyx")
+    rec.add_argument("--variable", default=None, help=".mat files: the variable that holds the series")
+    rec.add_argument("--out", default=None, help="output .npy (default FILE_METHOD.npy beside the input)")
     return parser
+
+
+def parse_angles(text: str):
+    """Angles from the command line: ``START:STOP:STEP`` (STOP included) or a comma list [deg].
+
+    Parameters
+    ----------
+    text : str
+        What the user typed.
+
+    Examples
+    --------
+    >>> parse_angles("-70:70:35").tolist()
+    [-70.0, -35.0, 0.0, 35.0, 70.0]
+    >>> parse_angles("-10, 0,10").tolist()
+    [-10.0, 0.0, 10.0]
+    """
+    import numpy as np
+
+    try:
+        if ":" in text:
+            start, stop, step = (float(v) for v in text.split(":"))
+            if step <= 0:
+                raise ValueError
+            return np.arange(start, stop + step / 2, step)
+        return np.array([float(v) for v in text.split(",") if v.strip()])
+    except ValueError:
+        raise ValueError(
+            f"--angles {text!r}: expected START:STOP:STEP with a positive STEP, or a comma list of degrees"
+        ) from None
+
+
+def _tomo(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from .tomo import read_tilt_series, reconstruct_volume
+
+    angles = parse_angles(args.angles) if args.angles else None
+    series = read_tilt_series(args.file, angles=angles, axes=args.axes, variable=args.variable)
+    out = Path(args.out) if args.out else Path(args.file).with_name(f"{Path(args.file).stem}_{args.method}.npy")
+    options = {"inpaint": True} if args.inpaint else {}
+    volume = reconstruct_volume(series.data, series.angles, method=args.method, out=out, **options)
+    print(
+        f"{out}: volume {volume.shape} (y, z, x) from {series.n_angles} tilts "
+        f"{series.angles.min():g}..{series.angles.max():g} deg, method {args.method}"
+        + (" on the inpainted sinograms" if args.inpaint else "")
+        + f"; values {np.percentile(volume, 1):.3g}..{np.percentile(volume, 99):.3g} (1st..99th percentile)"
+    )
+    return 0
 
 
 def _train(args) -> int:
@@ -153,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "train-unet":
             return _train(args)
+        if args.command == "tomo":
+            return _tomo(args)
         from .pipeline import PipelineError, run
 
         try:

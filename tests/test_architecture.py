@@ -25,6 +25,7 @@ LAYERS = [
     ("atomtools.training", 3),
     ("atomtools.inference", 3),
     ("atomtools.columns", 4),
+    ("atomtools.tomo", 4),
     ("atomtools.registry", 5),
     ("atomtools.provenance", 5),
     ("atomtools.plotting", 5),

@@ -16,12 +16,17 @@ import torch
 from torch import nn
 
 from ..utils import atomic_path
+from .rrdb import PatchConfig, PatchDiscriminator, RRDBConfig, RRDBNet
 from .unet import UNet, UNetConfig
 
 __all__ = ["NETWORKS", "MODEL_FORMAT", "save_model", "load_model", "model_card", "n_parameters"]
 
 #: format name -> (network class, its config class with to_dict/from_dict).
-NETWORKS: dict[str, tuple[type[nn.Module], type]] = {"atomtools.unet/1": (UNet, UNetConfig)}
+NETWORKS: dict[str, tuple[type[nn.Module], type]] = {
+    "atomtools.unet/1": (UNet, UNetConfig),
+    "atomtools.rrdb/1": (RRDBNet, RRDBConfig),
+    "atomtools.patchgan/1": (PatchDiscriminator, PatchConfig),
+}
 
 #: Format of the U-Net weights.
 MODEL_FORMAT = "atomtools.unet/1"

@@ -25,7 +25,8 @@ class UNetConfig(Record):
     in_channels : int
         Input images per sample (1: one HRTEM frame).
     heads : tuple of int
-        Classes of each output head, background included (Ce, O).
+        Classes of each output head, background included (Ce, O); a head of 1 is one
+        regression channel (an image out, as the tomogram refiner's).
     width : int
         Channels at full resolution; doubled at each level down.
     depth : int
@@ -44,8 +45,8 @@ class UNetConfig(Record):
     stem: int = 1
 
     def __post_init__(self):
-        if self.width < 1 or self.depth < 1 or not self.heads or min(self.heads) < 2 or self.stem not in (1, 2, 4):
-            raise ValueError(f"invalid UNetConfig {self}: width, depth >= 1, every head >= 2 classes, stem 1, 2 or 4")
+        if self.width < 1 or self.depth < 1 or not self.heads or min(self.heads) < 1 or self.stem not in (1, 2, 4):
+            raise ValueError(f"invalid UNetConfig {self}: width, depth >= 1, every head >= 1 channel, stem 1, 2 or 4")
 
     @property
     def multiple(self) -> int:

@@ -1,0 +1,205 @@
+"""Sinograms with a missing wedge: shot noise, masks, and the layout the inpainting network sees.
+
+The networks work on the regular grid of :func:`~atomtools.tomo.operators.full_angles`
+(128 projections over 180 degrees by default). A measured series fills some rows of
+that grid (a wedge: the rows within the tilt range; a sparse series: every k-th row);
+the mask says which.
+
+A tilt holder misses the angles around ±90 degrees, at both ends of the grid. Since a
+parallel projection at ``θ + 180°`` is the one at ``θ`` mirrored, ``p(θ + 180°, t) =
+p(θ, −t)``, :func:`to_network` re-orders the grid to cover 0 .. 180 degrees: the
+missing wedge then lies in the middle, with measured rows on both sides of it, which is
+what a convolutional network needs to fill it. :func:`from_network` undoes it.
+
+Shot noise: ``dose`` is the expected count per detector pixel at the mean of the
+measured sinogram, so the same dose gives the same signal-to-noise ratio whatever the
+sample's size or density; the counts are Poisson and rescaled back to the sinogram's
+units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .operators import full_angles
+
+__all__ = ["add_shot_noise", "grid_rows", "to_network", "from_network", "random_mask", "sinogram_scale"]
+
+
+def add_shot_noise(sinogram: np.ndarray, *, dose: float, rng: np.random.Generator) -> np.ndarray:
+    """Poisson noise at ``dose`` counts per pixel at the sinogram's mean value.
+
+    Parameters
+    ----------
+    sinogram : numpy.ndarray
+        Non-negative noise-free sinogram (any shape).
+    dose : float
+        Expected counts per detector pixel at the mean value; ``inf``: no noise.
+    rng : numpy.random.Generator
+        Source of the noise.
+
+    Examples
+    --------
+    >>> s = np.full((4, 8), 2.0)
+    >>> noisy = add_shot_noise(s, dose=1e6, rng=np.random.default_rng(0))
+    >>> bool(np.allclose(noisy, s, rtol=0.01))
+    True
+    """
+    if not dose > 0:
+        raise ValueError(f"dose must be positive (counts per pixel at the mean), got {dose}")
+    if np.isinf(dose):
+        return sinogram.astype(np.float32)
+    mean = float(sinogram.mean())
+    if mean <= 0:
+        return sinogram.astype(np.float32)
+    counts = rng.poisson(np.clip(sinogram, 0, None) / mean * dose)
+    return (counts * (mean / dose)).astype(np.float32)
+
+
+def grid_rows(angles, *, n_grid: int = 128, tolerance: float | None = None) -> np.ndarray:
+    """Row of the regular grid of ``n_grid`` angles that each measured angle falls on.
+
+    Parameters
+    ----------
+    angles : array_like
+        Measured angles [deg].
+    n_grid : int
+        Projections of the full grid over 180 degrees.
+    tolerance : float, optional
+        Largest distance to a grid angle [deg]; default half a grid step (0.70 degrees
+        for 128 angles), which places any angle.
+
+    Raises
+    ------
+    ValueError
+        If an angle is off the grid by more than ``tolerance`` or two fall on one row.
+
+    Examples
+    --------
+    >>> grid_rows([-90.0, 0.0, 45.0], n_grid=4)
+    array([0, 2, 3])
+    """
+    grid = full_angles(n_grid)
+    step = 180.0 / n_grid
+    tolerance = step / 2 if tolerance is None else tolerance
+    angles = np.asarray(angles, dtype=np.float64)
+    rows = np.round((angles + 90.0) / step).astype(int) % n_grid
+    off = np.abs((angles - grid[rows] + 90.0) % 180.0 - 90.0)
+    if np.any(off > tolerance + 1e-9):
+        worst = int(np.argmax(off))
+        raise ValueError(
+            f"angle {angles[worst]:g} deg lies {off[worst]:.2f} deg from the nearest of the {n_grid}-angle grid "
+            f"(step {step:g} deg; allowed {tolerance:g}): resample the series onto the grid first"
+        )
+    if len(set(rows.tolist())) != len(rows):
+        raise ValueError(f"two measured angles fall on one row of the {n_grid}-angle grid; use a finer grid")
+    return rows
+
+
+def to_network(sinogram, n_half: int | None = None):
+    """Re-order a full-grid sinogram to cover 0 .. 180 degrees (the wedge in the middle).
+
+    Rows of angles -90 .. 0 move behind those of 0 .. 90, mirrored along the detector
+    about the rotation centre (pixel ``n // 2``: ``t -> n - t``; pixel 0 has no mirror
+    inside the detector and takes that of pixel 1's partner, a pixel outside the disc).
+    Works on NumPy arrays and torch tensors of shape ``(..., n_angles, n_detector)``.
+
+    Parameters
+    ----------
+    sinogram : numpy.ndarray or torch.Tensor
+        On the grid of :func:`~atomtools.tomo.operators.full_angles` (rows in ascending angle).
+    n_half : int, optional
+        Rows below 0 degrees (default half the rows).
+
+    Examples
+    --------
+    >>> s = np.arange(8).reshape(2, 4)
+    >>> to_network(s).tolist()
+    [[4, 5, 6, 7], [0, 3, 2, 1]]
+    >>> bool(np.array_equal(from_network(to_network(s)), s))
+    True
+    """
+    h = sinogram.shape[-2] // 2 if n_half is None else n_half
+    lower, upper = sinogram[..., :h, :], sinogram[..., h:, :]
+    return _cat(upper, _mirror(lower))
+
+
+def from_network(sinogram, n_half: int | None = None):
+    """Inverse of :func:`to_network`.
+
+    Parameters
+    ----------
+    sinogram : numpy.ndarray or torch.Tensor
+        In the network's order.
+    n_half : int, optional
+        As for :func:`to_network`.
+    """
+    n = sinogram.shape[-2]
+    h = n // 2 if n_half is None else n_half
+    upper, mirrored = sinogram[..., : n - h, :], sinogram[..., n - h :, :]
+    return _cat(_mirror(mirrored), upper)
+
+
+def _mirror(x):
+    # p(θ + 180°, t) = p(θ, 2c - t) with c = n // 2: reverse, then shift by one pixel; the
+    # map is its own inverse
+    if isinstance(x, np.ndarray):
+        return np.roll(x[..., ::-1], 1, axis=-1)
+    return x.flip(-1).roll(1, dims=-1)
+
+
+def _cat(a, b):
+    if isinstance(a, np.ndarray):
+        return np.concatenate([a, b], axis=-2)
+    import torch
+
+    return torch.cat([a, b], dim=-2)
+
+
+def random_mask(
+    rng: np.random.Generator, *, n_grid: int = 128, wedge: tuple[float, float] = (20.0, 70.0), sparse: float = 0.25
+) -> tuple[np.ndarray, float]:
+    """A random measured-row mask on the grid: a wedge, and sometimes sparse sampling.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the draw.
+    n_grid : int
+        Projections of the full grid.
+    wedge : (float, float)
+        Range of the missing wedge [deg].
+    sparse : float
+        Probability of keeping only every k-th row (k = 2 .. 8) within the tilt range.
+
+    Returns
+    -------
+    (numpy.ndarray, float)
+        Boolean mask of measured rows, and the wedge drawn [deg].
+    """
+    w = float(rng.uniform(*wedge))
+    grid = full_angles(n_grid)
+    limit = 90.0 - w / 2
+    mask = (grid >= -limit) & (grid <= limit)
+    if rng.random() < sparse:
+        k = int(rng.integers(2, 9))
+        rows = np.flatnonzero(mask)
+        keep = np.zeros_like(mask)
+        start = int(np.flatnonzero(grid >= 0)[0]) % k  # keep 0 degrees, as tilt series do
+        keep[rows[(rows - start) % k == 0]] = True
+        mask = keep
+    return mask, w
+
+
+def sinogram_scale(sinogram, mask) -> float:
+    """Mean value of the measured rows: what the networks divide by (and multiply back).
+
+    Parameters
+    ----------
+    sinogram : numpy.ndarray
+        ``(n_angles, n)`` on the grid.
+    mask : numpy.ndarray
+        Measured rows.
+    """
+    value = float(np.asarray(sinogram)[np.asarray(mask)].mean())
+    return value if value > 0 else 1.0
