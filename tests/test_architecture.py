@@ -21,6 +21,7 @@ LAYERS = [
     ("atomtools.models", 2),
     ("atomtools.storage", 2),
     ("atomtools.data", 2),
+    ("atomtools.io", 2),
     ("atomtools.simulation", 3),
     ("atomtools.training", 3),
     ("atomtools.inference", 3),
