@@ -43,6 +43,7 @@ lab: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/infer.py
+	$(PY) benchmarks/tomo.py
 
 ## make lock: re-pin requirements/lock.txt from a fresh venv built from pyproject.toml
 lock:

@@ -38,6 +38,7 @@ __all__ = [
     "split",
     "simulation_setup",
     "unet_setup",
+    "gan_setup",
     "training_set",
 ]
 
@@ -50,6 +51,8 @@ ARTIFACTS: dict[str, str] = {
     "unet_weights": "weights/unet.pt",
     "test_dataset": "data/test.zarr",
     "independent_dataset": "data/independent.zarr",
+    "tomo_inpainter": "weights/tomo_inpaint.pt",
+    "tomo_refiner": "weights/tomo_refine.pt",
 }
 
 
@@ -143,8 +146,23 @@ NOTEBOOKS: tuple[Notebook, ...] = (
         ),
     ),
     Notebook(
+        "03_train_missing_wedge_gans",
+        outputs={"inpainter_out": "tomo_inpainter", "refiner_out": "tomo_refiner"},
+        sizes=profile_table(
+            ("inpaint_steps", "refine_steps", "batch_size", "lr", "init", "validation", "tune_count"),
+            smoke=(2, 2, 2, 1e-4, "pretrained", 2, 1),
+            quick=(150, 100, 8, 1e-4, "pretrained", 16, 2),
+            paper=(40000, 20000, 16, 5e-4, "random", 64, 8),
+        ),
+    ),
+    Notebook(
         "04_evaluate",
-        inputs={"weights": "unet_weights", "train_dataset": "train_dataset"},
+        inputs={
+            "weights": "unet_weights",
+            "train_dataset": "train_dataset",
+            "inpainter": "tomo_inpainter",
+            "refiner": "tomo_refiner",
+        },
         outputs={"test_out": "test_dataset", "independent_out": "independent_dataset"},
         sizes=profile_table(
             (
@@ -155,10 +173,12 @@ NOTEBOOKS: tuple[Notebook, ...] = (
                 "calibration_images",
                 "independent",
                 "independent_shape",
+                "tomo_count",
+                "tomo_wedges",
             ),
-            smoke=(2, 2, (128, 128), (300.0, 3000.0), 4, 2, (160, 160)),
-            quick=(16, 4, (256, 256), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 32, 32, (256, 256)),
-            paper=(300, 8, (320, 320), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 512, 400, (320, 320)),
+            smoke=(2, 2, (128, 128), (300.0, 3000.0), 4, 2, (160, 160), 1, (45.0,)),
+            quick=(16, 4, (256, 256), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 32, 32, (256, 256), 3, (30.0, 45.0, 60.0)),
+            paper=(300, 8, (320, 320), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 512, 400, (320, 320), 25, (30.0, 45.0, 60.0)),
         ),
     ),
 )
@@ -360,6 +380,54 @@ def unet_setup(profile: str, *, init: str | None = None, **overrides) -> tuple[o
     if rest:
         raise ValueError(f"unknown training parameters {sorted(rest)}")
     return model, train, (None if chosen == "random" else chosen)
+
+
+def gan_setup(profile: str, *, init: str | None = None, seed: int = 0, **overrides) -> tuple[object, object, dict]:
+    """The missing-wedge GANs' training at a profile: (inpainter config, refiner config, starts).
+
+    Parameters
+    ----------
+    profile : {"smoke", "quick", "paper"}
+        Run size.
+    init : str, optional
+        ``"pretrained"`` (fine-tune the shipped GANs) or ``"random"``; ``None`` keeps the
+        profile's choice.
+    seed : int
+        Seed of the networks and samples (the refiner's is ``seed + 1``).
+    **overrides
+        ``inpaint_steps``, ``refine_steps``, ``batch_size``, ``lr``, ``validation``;
+        ``None`` values are ignored.
+
+    Returns
+    -------
+    (GanConfig, GanConfig, dict)
+        The two training configs and ``{"inpainter": path or None, "refiner": path or None}``
+        (None: random start).
+
+    Examples
+    --------
+    >>> inpaint, refine, start = gan_setup("paper", inpaint_steps=10)
+    >>> inpaint.steps, refine.steps, start
+    (10, 20000, {'inpainter': None, 'refiner': None})
+    """
+    from .tomo.task import GanConfig
+
+    sizes = resolve("03_train_missing_wedge_gans", profile, init=init, **overrides)
+    chosen = sizes.pop("init")
+    if chosen not in ("pretrained", "random"):
+        raise ValueError(f"init must be 'pretrained' or 'random', got {chosen!r}")
+    common = dict(batch_size=sizes["batch_size"], lr=sizes["lr"], validation=sizes["validation"])
+    inpaint = GanConfig(
+        steps=sizes["inpaint_steps"], seed=seed, validate_every=max(1, sizes["inpaint_steps"] // 5), **common
+    )
+    refine = GanConfig(
+        steps=sizes["refine_steps"], seed=seed + 1, validate_every=max(1, sizes["refine_steps"] // 5), **common
+    )
+    if chosen == "random":
+        return inpaint, refine, {"inpainter": None, "refiner": None}
+    from .data import fetch
+
+    return inpaint, refine, {"inpainter": str(fetch("tomo-inpaint")), "refiner": str(fetch("tomo-refine"))}
 
 
 def training_set(path: str | Path, profile: str, *, seed: int = 0, progress: bool = True):

@@ -159,7 +159,9 @@ def model_card(path: str | Path, *, summary: str, use: str, data: str, limits: s
         data,
         "",
         "## Training",
-        f"{tc.get('steps')} steps of {tc.get('batch_size')} crops of {tc.get('crop')} px, AdamW lr "
+        f"{tc.get('steps')} steps of {tc.get('batch_size')} "
+        + (f"crops of {tc.get('crop')} px" if "crop" in tc else f"samples of {tc.get('n')} px")
+        + f", AdamW lr "
         f"{tc.get('lr')}, seed {tc.get('seed')}, "
         f"start: {meta.get('init') or 'random'}; {meta.get('training_seconds', 0) / 60:.0f} min on "
         f"{meta.get('hardware', 'CPU')}.",
@@ -171,7 +173,7 @@ def model_card(path: str | Path, *, summary: str, use: str, data: str, limits: s
         )
     lines += [
         "",
-        "## Validation (held-out structures, doses spread over the training range)",
+        "## Validation (held-out samples, doses spread over the training range)",
         *[f"- {k}: {v:.3f}" for k, v in meta.get("validation", {}).items()],
         "",
         "## Limits",

@@ -31,7 +31,16 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["wedge_angles", "full_angles", "disc_mask", "system_matrix", "Projector", "to_skimage", "from_skimage"]
+__all__ = [
+    "wedge_angles",
+    "full_angles",
+    "disc_mask",
+    "angle_weights",
+    "system_matrix",
+    "Projector",
+    "to_skimage",
+    "from_skimage",
+]
 
 
 def full_angles(n: int = 128) -> np.ndarray:
@@ -78,7 +87,8 @@ def wedge_angles(wedge: float, *, n: int = 128) -> tuple[np.ndarray, np.ndarray]
         raise ValueError(f"wedge must lie in 0 .. 180 degrees, got {wedge}")
     angles = full_angles(n)
     limit = 90.0 - wedge / 2
-    return angles, (angles >= -limit - 1e-9) & (angles <= limit + 1e-9)
+    # half-open, like the grid itself: 128 - 32 = 96 kept for 45 degrees, as the source protocol
+    return angles, (angles >= -limit - 1e-9) & (angles < limit - 1e-9)
 
 
 def disc_mask(n: int) -> np.ndarray:

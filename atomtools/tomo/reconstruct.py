@@ -211,7 +211,9 @@ def reconstruct_volume(
     batch : int
         Slices per batch (bounds the memory).
     out : str or Path, optional
-        Also write the volume there as ``.npy`` (atomically, when complete).
+        Write the volume there as ``.npy``, slice batch by slice batch into a memory map
+        (so a volume larger than memory fits), renamed into place when complete; the
+        returned array is then that memory map (read-only).
     progress : bool
         Show a progress bar.
     **options
@@ -233,13 +235,22 @@ def reconstruct_volume(
             "given: the expected layout is (n_angles, n_slices, n_detector) = (tilt, y, x)"
         )
     n_slices, width = series.shape[1], series.shape[2]
-    volume = np.zeros((n_slices, width, width), np.float32)
-    with progress_bar(total=n_slices, desc=f"reconstruct ({method})", disable=not progress, unit="slice") as bar:
-        for start in range(0, n_slices, batch):
-            chunk = np.asarray(series[:, start : start + batch, :], dtype=np.float32).transpose(1, 0, 2)
-            volume[start : start + len(chunk)] = reconstruct(chunk, angles, method=method, **options)
-            bar.update(len(chunk))
-    if out is not None:
-        with atomic_path(Path(out)) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, volume)
-    return volume
+
+    def fill(volume) -> None:
+        with progress_bar(total=n_slices, desc=f"reconstruct ({method})", disable=not progress, unit="slice") as bar:
+            for start in range(0, n_slices, batch):
+                chunk = np.asarray(series[:, start : start + batch, :], dtype=np.float32).transpose(1, 0, 2)
+                volume[start : start + len(chunk)] = reconstruct(chunk, angles, method=method, **options)
+                bar.update(len(chunk))
+
+    if out is None:
+        volume = np.zeros((n_slices, width, width), np.float32)
+        fill(volume)
+        return volume
+    # straight into a memory-mapped .npy that appears under its name only when complete
+    with atomic_path(Path(out), suffix=".npy") as tmp:
+        volume = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_slices, width, width))
+        fill(volume)
+        volume.flush()
+        del volume
+    return np.load(out, mmap_mode="r")
