@@ -282,9 +282,12 @@ def _fit_gan(
     validate,
     *,
     signature: dict,
+    metadata: dict,
+    init,
     progress: bool,
     desc: str,
-):
+) -> dict:
+    """Train a generator and its discriminator; save the generator with its metadata."""
     torch.manual_seed(config.seed)
     task = Task(
         networks={"generator": generator, "discriminator": discriminator},
@@ -295,7 +298,7 @@ def _fit_gan(
         batch=batch,
         train_step=step_fn,
         validate=validate,
-        signature={"config": config.to_dict(), **signature},
+        signature={"config": config.to_dict(), "init": _hash(init), **signature},
     )
     start = time.monotonic()
     history = fit(
@@ -308,7 +311,11 @@ def _fit_gan(
         progress=progress,
         desc=desc,
     )
-    return history, time.monotonic() - start
+    seconds = time.monotonic() - start
+    validation = {k: v for row in history for k, v in row.items() if k.startswith("val_")}
+    meta = {"train_config": config.to_dict(), "validation": validation, "training_seconds": seconds}
+    save_model(out, generator, metadata={**meta, "init": _hash(init), **metadata})
+    return {"weights": out, "validation": validation, "seconds": seconds}
 
 
 def _batch_fn(config: GanConfig, make):
@@ -370,7 +377,7 @@ def train_inpainter(
             "val_psnr_fbp_inpainted": float(_psnr(projector.fbp(completed) * scale, truth).mean()),
         }
 
-    history, seconds = _fit_gan(
+    return _fit_gan(
         out,
         generator,
         discriminator,
@@ -378,23 +385,12 @@ def train_inpainter(
         _batch_fn(config, inpaint_batch),
         _inpaint_step(config),
         validate,
-        signature={"model": model_config.to_dict(), "task": "inpaint", "init": _hash(init)},
+        signature={"model": model_config.to_dict(), "task": "inpaint"},
+        metadata={"task": "sinogram inpainting on the full grid of n angles over 180 degrees (network order)"},
+        init=init,
         progress=progress,
         desc="inpainting GAN",
     )
-    validation = {k: v for row in history for k, v in row.items() if k.startswith("val_")}
-    save_model(
-        out,
-        generator,
-        metadata={
-            "train_config": config.to_dict(),
-            "validation": validation,
-            "training_seconds": seconds,
-            "init": _hash(init),
-            "task": "sinogram inpainting on the full grid of n angles over 180 degrees (network order)",
-        },
-    )
-    return {"weights": out, "validation": validation, "seconds": seconds}
 
 
 def _hash(path) -> str | None:
@@ -512,7 +508,7 @@ def train_refiner(
             "val_psnr_refined": float(_psnr(refined, val["image"]).mean()),
         }
 
-    history, seconds = _fit_gan(
+    return _fit_gan(
         out,
         refiner,
         discriminator,
@@ -520,29 +516,15 @@ def train_refiner(
         _batch_fn(config, make),
         step_fn,
         validate,
-        signature={
-            "model": model_config.to_dict(),
-            "task": "refine",
-            "inpainter": sha256(inpainter_weights),
-            "init": _hash(init),
+        signature={"model": model_config.to_dict(), "task": "refine", "inpainter": sha256(inpainter_weights)},
+        metadata={
+            "inpainter_sha256": sha256(inpainter_weights),
+            "task": "residual refinement of FBP slices of inpainted sinograms (normalized by the sinogram scale)",
         },
+        init=init,
         progress=progress,
         desc="refinement GAN",
     )
-    validation = {k: v for row in history for k, v in row.items() if k.startswith("val_")}
-    save_model(
-        out,
-        refiner,
-        metadata={
-            "train_config": config.to_dict(),
-            "validation": validation,
-            "training_seconds": seconds,
-            "inpainter_sha256": sha256(inpainter_weights),
-            "init": _hash(init),
-            "task": "residual refinement of FBP slices of inpainted sinograms (normalized by the sinogram scale)",
-        },
-    )
-    return {"weights": out, "validation": validation, "seconds": seconds}
 
 
 def gan_card(path: str | Path, *, measured: str = "") -> str:
