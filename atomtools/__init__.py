@@ -33,6 +33,7 @@ _SUBMODULES = (
     "core",
     "data",
     "inference",
+    "io",
     "models",
     "pipeline",
     "plotting",
@@ -40,6 +41,7 @@ _SUBMODULES = (
     "registry",
     "simulation",
     "storage",
+    "tomo",
     "training",
     "utils",
 )
@@ -66,6 +68,8 @@ _NAMES = {
     "load_retriever": "columns",
     "train_unet": "columns",
     "to_atoms": "columns.reconstruct",
+    "run_series": "columns.series",
+    "read_frames": "io",
 }
 
 __all__ = ["__version__", *_SUBMODULES, *_NAMES]

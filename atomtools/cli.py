@@ -1,4 +1,4 @@
-"""Command line: ``python -m atomtools {data,reproduce,simulate,train-unet,tomo} ...``."""
+"""Command line: ``python -m atomtools {data,reproduce,simulate,train-unet,columns,tomo} ...``."""
 
 from __future__ import annotations
 
@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--seed", type=int, default=0)
 
+    col = sub.add_parser(
+        "columns",
+        help="atoms per column in microscope files: a table per frame, an overlay, tracks and events for a series",
+    )
+    col.add_argument("files", nargs="+", metavar="FILE", help="dm3, dm4, emd, ser, mrc, tif, png or npy files")
+    col.add_argument("--sampling", type=float, default=None, help="pixel size [Å] where a file does not say")
+    col.add_argument("--frames", default=None, help="frames to read: START:STOP (STOP excluded), default all")
+    col.add_argument("--model", default="pretrained", help="U-Net weights (default: the shipped CeO2 model)")
+    col.add_argument("--pool", type=int, default=1, help="sum this many consecutive aligned frames (default 1)")
+    col.add_argument("--out", default=None, help="output folder (default: beside each file)")
+
     tomo = sub.add_parser("tomo", help="missing-wedge tomography: reconstruct tilt series")
     tomo_sub = tomo.add_subparsers(dest="action", required=True)
     rec = tomo_sub.add_parser(
@@ -114,6 +125,53 @@ def parse_angles(text: str):
         raise ValueError(
             f"--angles {text!r}: expected START:STOP:STEP with a positive STEP, or a comma list of degrees"
         ) from None
+
+
+def _frame_range(text: str | None):
+    if text is None:
+        return None
+    try:
+        start, stop = (int(v) if v.strip() else None for v in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--frames {text!r}: expected START:STOP, e.g. 0:100") from None
+    return slice(start, stop)
+
+
+def _columns(args) -> int:
+    from pathlib import Path
+
+    from . import io, plotting
+    from .columns import retrieve
+    from .columns.series import run_series
+    from .core.imaging import repair_pixels
+    from .utils import write_text
+
+    for name in args.files:
+        frames = io.read_frames(name, sampling=args.sampling, frames=_frame_range(args.frames))
+        io.require_sampling(frames)
+        out = Path(args.out) if args.out else Path(name).parent
+        stem = Path(name).stem
+        first, _ = repair_pixels(frames.frame(0))
+        if frames.n_frames > 1:
+            result = run_series(frames, model=args.model, pool=args.pool)
+            columns = result["columns"]
+            write_text(out / f"{stem}_tracks.csv", result["tracks"].to_csv(index=False))
+            write_text(out / f"{stem}_events.csv", result["events"].to_csv(index=False))
+            summary = f"{result['tracks'].track.nunique()} tracks, {len(result['events'])} events"
+        else:
+            columns, _ = retrieve(first, sampling=frames.sampling, model=args.model, resample=True)
+            columns = columns.assign(frame=0)
+            summary = ""
+        write_text(out / f"{stem}_columns.csv", columns.to_csv(index=False))
+        fig = plotting.overlay_figure(
+            first, columns[columns.frame == 0], sampling=frames.sampling, title=f"{stem}: frame 0"
+        )
+        plotting.save(fig, out, f"{stem}_overlay")
+        print(
+            f"{name}: {frames.n_frames} frame(s), {len(columns)} columns -> {out / (stem + '_columns.csv')}"
+            + (f"; {summary}" if summary else "")
+        )
+    return 0
 
 
 def _tomo(args) -> int:
@@ -227,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "tomo":
             return _tomo(args)
+        if args.command == "columns":
+            return _columns(args)
         from .pipeline import PipelineError, run
 
         try:

@@ -53,6 +53,7 @@ ARTIFACTS: dict[str, str] = {
     "independent_dataset": "data/independent.zarr",
     "tomo_inpainter": "weights/tomo_inpaint.pt",
     "tomo_refiner": "weights/tomo_refine.pt",
+    "series": "series",
 }
 
 
@@ -177,8 +178,51 @@ NOTEBOOKS: tuple[Notebook, ...] = (
                 "tomo_wedges",
             ),
             smoke=(2, 2, (128, 128), (300.0, 3000.0), 4, 2, (160, 160), 1, (45.0,)),
-            quick=(16, 4, (256, 256), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 32, 32, (256, 256), 3, (30.0, 45.0, 60.0)),
-            paper=(300, 8, (320, 320), (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0), 512, 400, (320, 320), 25, (30.0, 45.0, 60.0)),
+            quick=(
+                16,
+                4,
+                (256, 256),
+                (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0),
+                32,
+                32,
+                (256, 256),
+                3,
+                (30.0, 45.0, 60.0),
+            ),
+            paper=(
+                300,
+                8,
+                (320, 320),
+                (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0),
+                512,
+                400,
+                (320, 320),
+                25,
+                (30.0, 45.0, 60.0),
+            ),
+        ),
+    ),
+    Notebook(
+        "05_apply_to_experiment",
+        inputs={"weights": "unet_weights"},
+        outputs={"series_out": "series"},
+        sizes=profile_table(
+            ("n_frames", "shape", "size", "events", "real_frames"),
+            smoke=(8, (128, 128), 14.0, {"vacancy": 1, "column_appears": 1}, (0, 4)),
+            quick=(
+                24,
+                (256, 256),
+                26.0,
+                {"vacancy": 2, "refill": 1, "column_vanishes": 1, "column_appears": 1, "migration": 1},
+                (0, 30),
+            ),
+            paper=(
+                120,
+                (320, 320),
+                34.0,
+                {"vacancy": 8, "refill": 4, "column_vanishes": 4, "column_appears": 4, "migration": 4},
+                (0, 600),
+            ),
         ),
     ),
 )

@@ -11,7 +11,7 @@ import pytest
 
 from atomtools import pipeline, registry
 
-from .conftest import REPO
+from .conftest import REPO, SHARED_MIRROR
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 FIRST_LINE = 'profile: str = os.environ.get("ATOMTOOLS_PROFILE", "quick")  # smoke | quick | paper'
@@ -72,7 +72,9 @@ def test_papermill_documents_every_parameter(path):
 
 @pytest.mark.slow
 @pytest.mark.notebook
-def test_whole_pipeline_runs_at_smoke_profile(tmp_path):
+def test_whole_pipeline_runs_at_smoke_profile(tmp_path, serve, monkeypatch):
+    if SHARED_MIRROR.is_dir():  # the real files the notebooks fetch, on loopback (else they skip those parts)
+        monkeypatch.setenv("ATOMTOOLS_DATA_URL", serve(SHARED_MIRROR))
     metrics = pipeline.run(profile="smoke", out=tmp_path, progress=False)
     root = tmp_path / "smoke"
     names = pipeline.available_notebooks()

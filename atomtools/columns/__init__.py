@@ -5,11 +5,12 @@
 - :mod:`task`: the U-Net's training task on simulated datasets (on the shared loop);
 - :mod:`baseline`: the classical method, peaks and calibrated integrated intensities;
 - :mod:`reconstruct`: a 3D atomic model from a column table;
-- :mod:`evaluation`: network and baseline scored alike against dose.
+- :mod:`evaluation`: network and baseline scored alike against dose;
+- :mod:`series`: in-situ movies: drift, tracks of columns, count timelines and events.
 """
 
-from . import baseline, evaluation, reconstruct, retrieval, task
+from . import baseline, evaluation, reconstruct, retrieval, series, task
 from .retrieval import *  # noqa: F403 - each module's public names, as its __all__ lists them
 from .task import *  # noqa: F403 - each module's public names, as its __all__ lists them
 
-__all__ = [*retrieval.__all__, *task.__all__, "baseline", "evaluation", "reconstruct"]
+__all__ = [*retrieval.__all__, *task.__all__, "baseline", "evaluation", "reconstruct", "series"]
