@@ -278,7 +278,7 @@ def angle_weights(angles) -> np.ndarray:
 
     Examples
     --------
-    >>> np.round(angle_weights([0, 10, 20, 40]) / np.deg2rad(1) * 2, 6).tolist()
+    >>> np.round(angle_weights([0, 10, 20, 40]) / np.deg2rad(1) * 2, 3).tolist()
     [10.0, 10.0, 15.0, 20.0]
     """
     a = np.deg2rad(np.asarray(angles, dtype=np.float64))
