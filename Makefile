@@ -44,6 +44,7 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/infer.py
 	$(PY) benchmarks/tomo.py
+	$(PY) benchmarks/series.py
 
 ## make lock: re-pin requirements/lock.txt from a fresh venv built from pyproject.toml
 lock:

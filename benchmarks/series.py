@@ -1,0 +1,87 @@
+"""Frames per second and peak memory of the whole in-situ workflow on this CPU.
+
+Read (a multi-frame TIFF on disk, lazily), drift, retrieval, linking and events
+(:func:`atomtools.columns.series.run_series`), for two movie lengths in separate
+processes: frames per second beside the source work's 7.5 frames/s, and the peak
+resident memory of each, which should not grow with the movie's length (frames are read
+and processed one at a time). The frames are a simulated 256 x 256 in-situ series
+tiled 2 x 2 to 512 x 512 (four particles per frame).
+
+    python benchmarks/series.py [--frames 16 64]
+
+The ratio of the peak memories (long / short movie) is printed last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def make_movie(path: Path, n_frames: int) -> None:
+    import numpy as np
+    import tifffile
+
+    from atomtools.simulation.insitu import InsituConfig, make_insitu_series
+
+    series = make_insitu_series(InsituConfig(n_frames=24), seed=0, progress=False)
+    frames = np.tile(series["frames"], (1, 2, 2))
+    with tifffile.TiffWriter(path, imagej=True) as tif:
+        for i in range(n_frames):
+            tif.write(frames[i % len(frames)][None].astype(np.float32), contiguous=True)
+
+
+def measure(path: str, sampling: float) -> dict:
+    import resource
+
+    from atomtools.columns.series import run_series
+    from atomtools.io import read_frames
+
+    frames = read_frames(path, sampling=sampling, frame_interval=1 / 7.5)
+    start = time.perf_counter()
+    result = run_series(frames, progress=False)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux reports KiB)
+    return {
+        "frames": frames.n_frames,
+        "fps": frames.n_frames / seconds,
+        "peak_mib": peak,
+        "tracks": int(result["tracks"].track.nunique()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, nargs=2, default=(16, 64))
+    parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure[0], float(args.measure[1]))))
+        return
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.frames:
+            path = Path(tmp) / f"movie_{n}.tif"
+            make_movie(path, n)
+            out = subprocess.run(
+                [sys.executable, __file__, "--measure", str(path), "0.16"], capture_output=True, text=True, check=True
+            )
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for r in results:
+        print(
+            f"{r['frames']:4d} frames of 512 x 512: {r['fps']:.2f} frames/s (source work: 7.5), "
+            f"peak memory {r['peak_mib']:.0f} MiB, {r['tracks']} tracks"
+        )
+    print(
+        f"peak memory, {results[1]['frames']} against {results[0]['frames']} frames: "
+        f"{results[1]['peak_mib'] / results[0]['peak_mib']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

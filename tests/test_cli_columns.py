@@ -1,0 +1,57 @@
+"""``python -m atomtools columns`` and ``tomo reconstruct``: files in, tables and images out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from atomtools.cli import main, parse_angles
+from atomtools.simulation.insitu import InsituConfig, make_insitu_series
+from atomtools.tomo import Projector, phantom
+from atomtools.tomo.operators import full_angles
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory):
+    config = InsituConfig(shape=(128, 128), size=14.0, n_frames=8, events={"vacancy": 1, "column_appears": 1})
+    series = make_insitu_series(config, seed=1, progress=False)
+    path = tmp_path_factory.mktemp("movie") / "series.npy"
+    np.save(path, series["frames"])
+    return path
+
+
+def test_columns_cli_on_a_series_and_a_single_frame(movie, tmp_path, capsys):
+    assert main(["columns", str(movie), "--sampling", "0.16", "--out", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["series_columns.csv", "series_events.csv", "series_overlay.png", "series_tracks.csv"]
+    columns = pd.read_csv(tmp_path / "series_columns.csv")
+    assert set(columns.frame) == set(range(8)) and {"x", "y", "count", "confidence", "element"} <= set(columns)
+    assert "8 frame(s)" in capsys.readouterr().out
+    single = tmp_path / "one.npy"
+    np.save(single, np.load(movie)[0])
+    assert main(["columns", str(single), "--sampling", "0.16", "--out", str(tmp_path / "one")]) == 0
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["one_columns.csv", "one_overlay.png"]
+
+
+def test_columns_cli_says_what_is_missing(movie, tmp_path, capsys):
+    assert main(["columns", str(movie), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "series.npy" in err and "sampling" in err
+    assert main(["columns", str(movie), "--sampling", "0.16", "--frames", "two", "--out", str(tmp_path)]) == 2
+    assert "START:STOP" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_tomo_cli_reconstructs_a_tilt_series(tmp_path, capsys):
+    angles = full_angles(32)[4:-4]
+    images = np.stack([phantom("ellipses", n=32, seed=i) for i in range(3)])
+    np.save(tmp_path / "tilts.npy", Projector(32, angles).forward(images).transpose(1, 0, 2))
+    (tmp_path / "tilts.rawtlt").write_text("\n".join(f"{a:g}" for a in angles))
+    assert main(["tomo", "reconstruct", str(tmp_path / "tilts.npy"), "--method", "sirt"]) == 0
+    volume = np.load(tmp_path / "tilts_sirt.npy")
+    assert volume.shape == (3, 32, 32) and "volume (3, 32, 32)" in capsys.readouterr().out
+    assert main(["tomo", "reconstruct", str(tmp_path / "tilts.npy"), "--angles", "0:10:1"]) == 2
+    assert "angles" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="START:STOP:STEP"):
+        parse_angles("-70:70")
