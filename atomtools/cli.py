@@ -153,7 +153,7 @@ def _columns(args) -> int:
         stem = Path(name).stem
         first, _ = repair_pixels(frames.frame(0))
         if frames.n_frames > 1:
-            result = run_series(frames, model=args.model, pool=args.pool)
+            result = run_series(frames, model=args.model, pool=args.pool, resample=True)
             columns = result["columns"]
             write_text(out / f"{stem}_tracks.csv", result["tracks"].to_csv(index=False))
             write_text(out / f"{stem}_events.csv", result["events"].to_csv(index=False))
