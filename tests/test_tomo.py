@@ -214,3 +214,26 @@ def test_gan_chain_trains_saves_and_reconstructs(tmp_path):
     wide = np.repeat(sino, 2, axis=1) / 2
     image = reconstruct(wide, angles[measured], method="gan", inpainter=inp["weights"], refiner=ref["weights"])
     assert image.shape == (64, 64)
+
+
+def test_networks_take_a_series_denser_than_their_grid(tmp_path):
+    """1-degree tilt steps (denser than the 128-angle grid): rows are shared, every projection is used."""
+    from atomtools.models import RRDBConfig, UNetConfig
+    from atomtools.tomo.task import GanConfig, train_inpainter, train_refiner
+
+    config = GanConfig(steps=1, batch_size=2, n=32, validate_every=1, validation=2, checkpoint_every=1e9)
+    small = RRDBConfig(features=8, growth=4, blocks=1, stem=2)
+    inp = train_inpainter(tmp_path / "inp.pt", config, model_config=small, progress=False)
+    ref = train_refiner(
+        tmp_path / "ref.pt",
+        inp["weights"],
+        config,
+        model_config=UNetConfig(heads=(1,), width=4, depth=2),
+        progress=False,
+    )
+    angles = np.arange(-60.0, 61.0, 1.0)  # 121 projections, grid step 5.6 degrees at n = 32
+    sino = Projector(32, angles).forward(phantom("ellipses", n=32, seed=2))
+    image = reconstruct(sino, angles, method="gan", inpainter=inp["weights"], refiner=ref["weights"])
+    assert image.shape == (32, 32) and np.isfinite(image).all()
+    with pytest.raises(ValueError, match="two measured angles fall on one row"):
+        grid_rows(angles, n_grid=32)

@@ -19,8 +19,9 @@ work's WBP, SART and TV "from the inpainted sinogram").
 The networks work on a grid of 128 angles over 180 degrees and 128 detector pixels: a
 sinogram of another width is resampled along the detector (and the slice back), and
 the inpainter sees each measured projection on the nearest grid row (at most 0.70
-degrees away). The back-projection then uses the measured projections at their true
-angles and the inpainted ones at the grid angles no measurement occupies.
+degrees away; projections denser than the grid, such as 1 degree steps, are averaged
+per row). The back-projection then uses the measured projections at their true angles
+and the inpainted ones at the grid angles no measurement occupies.
 :func:`reconstruct_volume` runs slice by slice in batches with bounded memory and a
 progress bar.
 """
@@ -86,12 +87,19 @@ def _resample(sino: np.ndarray, n: int) -> np.ndarray:
 def _to_grid(sino: np.ndarray, angles: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     if sino.shape[-1] != n:
         sino = _resample(sino, n)
-    rows = grid_rows(angles, n_grid=n)
+    # a series denser than the grid (1 or 2 degree steps) shares rows: their mean goes there
+    rows = grid_rows(angles, n_grid=n, unique=False)
     grid = np.zeros((*sino.shape[:-2], n, n), np.float32)
-    grid[..., rows, :] = sino
-    mask = np.zeros(n, bool)
-    mask[rows] = True
+    _accumulate(grid, rows, sino)
+    hits = np.bincount(rows, minlength=n)
+    mask = hits > 0
+    grid[..., mask, :] /= hits[mask][:, None]
     return grid, mask
+
+
+def _accumulate(grid: np.ndarray, rows: np.ndarray, sino: np.ndarray) -> None:
+    for i, row in enumerate(rows):
+        grid[..., row, :] += sino[..., i, :]
 
 
 def _networks(sino: np.ndarray, angles: np.ndarray, method: str, nets) -> np.ndarray:
@@ -161,8 +169,7 @@ def reconstruct(
     ------
     ValueError
         For a sinogram whose layout does not match the angles, NaN, an empty or
-        constant sinogram, angles outside -90 .. 90 or unsorted, an unknown method, or
-        (networks) two angles on one row of the 128-angle grid.
+        constant sinogram, angles outside -90 .. 90 or unsorted, or an unknown method.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")

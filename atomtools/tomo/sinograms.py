@@ -56,7 +56,7 @@ def add_shot_noise(sinogram: np.ndarray, *, dose: float, rng: np.random.Generato
     return (counts * (mean / dose)).astype(np.float32)
 
 
-def grid_rows(angles, *, n_grid: int = 128, tolerance: float | None = None) -> np.ndarray:
+def grid_rows(angles, *, n_grid: int = 128, tolerance: float | None = None, unique: bool = True) -> np.ndarray:
     """Row of the regular grid of ``n_grid`` angles that each measured angle falls on.
 
     Parameters
@@ -68,11 +68,15 @@ def grid_rows(angles, *, n_grid: int = 128, tolerance: float | None = None) -> n
     tolerance : float, optional
         Largest distance to a grid angle [deg]; default half a grid step (0.70 degrees
         for 128 angles), which places any angle.
+    unique : bool
+        Refuse two angles on one row (else several may share one: a series denser
+        than the grid).
 
     Raises
     ------
     ValueError
-        If an angle is off the grid by more than ``tolerance`` or two fall on one row.
+        If an angle is off the grid by more than ``tolerance``, or (``unique``) two
+        fall on one row.
 
     Examples
     --------
@@ -91,7 +95,7 @@ def grid_rows(angles, *, n_grid: int = 128, tolerance: float | None = None) -> n
             f"angle {angles[worst]:g} deg lies {off[worst]:.2f} deg from the nearest of the {n_grid}-angle grid "
             f"(step {step:g} deg; allowed {tolerance:g}): resample the series onto the grid first"
         )
-    if len(set(rows.tolist())) != len(rows):
+    if unique and len(set(rows.tolist())) != len(rows):
         raise ValueError(f"two measured angles fall on one row of the {n_grid}-angle grid; use a finer grid")
     return rows
 
