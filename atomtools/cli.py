@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", default="gan", help="gan, inpaint, refine, fbp, sart, sirt or tv (default gan: the joint model)"
     )
     rec.add_argument("--inpaint", action="store_true", help="with a classical method: inpaint the missing wedge first")
+    rec.add_argument(
+        "--subtract-background",
+        action="store_true",
+        help="subtract each projection's 2nd percentile first (ADF/HAADF detector offset)",
+    )
     rec.add_argument("--axes", default=None, help="the file's axis order in letters t, y, x, e.g. yxt (MATLAB) or tyx")
     rec.add_argument("--variable", default=None, help=".mat files: the variable that holds the series")
     rec.add_argument("--out", default=None, help="output .npy (default FILE_METHOD.npy beside the input)")
@@ -185,7 +190,12 @@ def _tomo(args) -> int:
     series = read_tilt_series(args.file, angles=angles, axes=args.axes, variable=args.variable)
     out = Path(args.out) if args.out else Path(args.file).with_name(f"{Path(args.file).stem}_{args.method}.npy")
     options = {"inpaint": True} if args.inpaint else {}
-    volume = reconstruct_volume(series.data, series.angles, method=args.method, out=out, **options)
+    data = series.data
+    if args.subtract_background:
+        from .tomo.sinograms import subtract_background
+
+        data = subtract_background(data)
+    volume = reconstruct_volume(data, series.angles, method=args.method, out=out, **options)
     print(
         f"{out}: volume {volume.shape} (y, z, x) from {series.n_angles} tilts "
         f"{series.angles.min():g}..{series.angles.max():g} deg, method {args.method}"

@@ -51,6 +51,9 @@ def test_tomo_cli_reconstructs_a_tilt_series(tmp_path, capsys):
     assert main(["tomo", "reconstruct", str(tmp_path / "tilts.npy"), "--method", "sirt"]) == 0
     volume = np.load(tmp_path / "tilts_sirt.npy")
     assert volume.shape == (3, 32, 32) and "volume (3, 32, 32)" in capsys.readouterr().out
+    out = tmp_path / "bg.npy"
+    assert main(["tomo", "reconstruct", str(tmp_path / "tilts.npy"), "--subtract-background", "--out", str(out)]) == 0
+    assert np.load(out).shape == (3, 32, 32)
     assert main(["tomo", "reconstruct", str(tmp_path / "tilts.npy"), "--angles", "0:10:1"]) == 2
     assert "angles" in capsys.readouterr().err
     with pytest.raises(ValueError, match="START:STOP:STEP"):
