@@ -1,4 +1,4 @@
-"""Command line: ``python -m atomtools {data,reproduce,simulate,train-unet,columns,tomo} ...``."""
+"""Command line: ``python -m atomtools {data,reproduce,simulate,train-unet,columns,tomo,atoms,library} ...``."""
 
 from __future__ import annotations
 
@@ -41,12 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="also refresh the committed notebooks in notebooks/ with the executed, scrubbed ones",
     )
     rep.add_argument("--no-progress", action="store_true", help="do not echo the notebooks' progress lines")
+    rep.add_argument(
+        "--material",
+        default=None,
+        help="run the column-counting chain (01, 02, 04) for another crystal: a known name (Au, Pt, ThO2, ...) or "
+        "any element with a cubic ASE reference state (Pd, Ag, Cu, ...); results go to OUT/PROFILE/MATERIAL/",
+    )
+    rep.add_argument("--zone-axis", type=int, nargs=3, default=None, metavar=("U", "V", "W"), help="default 1 1 0")
 
     sim = sub.add_parser("simulate", help="simulate a dataset (the engine of notebook 01) into a Zarr store")
     sim.add_argument("out", help="store path, e.g. results/train.zarr")
     sim.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
     sim.add_argument("--n-structures", type=int, default=None, help="override the profile's number of structures")
     sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--material", default=None, help="the crystal (default CeO2): a known name or a cubic element")
+    sim.add_argument("--zone-axis", type=int, nargs=3, default=None, metavar=("U", "V", "W"), help="default 1 1 0")
     sim.add_argument(
         "--scheduler", default=None, help="'synchronous', or a Dask scheduler address (default: a local cluster)"
     )
@@ -73,6 +82,32 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--model", default="pretrained", help="U-Net weights (default: the shipped CeO2 model)")
     col.add_argument("--pool", type=int, default=1, help="sum this many consecutive aligned frames (default 1)")
     col.add_argument("--out", default=None, help="output folder (default: beside each file)")
+
+    atoms = sub.add_parser(
+        "atoms", help="atom positions in atomic-resolution images: a CSV table and an overlay per file (any crystal)"
+    )
+    atoms.add_argument("files", nargs="+", metavar="FILE", help="png, tif, dm3, dm4, emd, ser, mrc or npy files")
+    atoms.add_argument("--sampling", type=float, default=None, help="pixel size [Å] where a file does not say")
+    atoms.add_argument("--frames", default=None, help="frames of a series: START:STOP (STOP excluded), default all")
+    atoms.add_argument("--model", default="pretrained", help="segmenter weights (default: the shipped one)")
+    atoms.add_argument("--threshold", type=float, default=0.3, help="least segmentation peak of an atom (default 0.3)")
+    atoms.add_argument("--baseline", action="store_true", help="also fit 2D Gaussians (atomap) and write their table")
+    atoms.add_argument("--denoised", action="store_true", help="also write the denoised frame (.npy)")
+    atoms.add_argument(
+        "--rgb", choices=["luminance"], default=None, help="convert colour images to grey (default: refuse them)"
+    )
+    atoms.add_argument("--out", default=None, help="output folder (default: beside each file)")
+
+    lib = sub.add_parser(
+        "library", help="simulate the atom-segmentation library (notebook 06's data) into a Zarr store"
+    )
+    lib.add_argument("out", help="store path, e.g. results/library/train.zarr (an unfinished one resumes)")
+    lib.add_argument("--n-images", type=int, default=1200, help="images (default 1200, the shipped model's)")
+    lib.add_argument("--seed", type=int, default=0)
+    lib.add_argument("--size", type=int, default=256, help="image side [px] (default 256)")
+    lib.add_argument(
+        "--scheduler", default=None, help="'synchronous', or a Dask scheduler address (default: a local cluster)"
+    )
 
     tomo = sub.add_parser("tomo", help="missing-wedge tomography: reconstruct tilt series")
     tomo_sub = tomo.add_subparsers(dest="action", required=True)
@@ -179,6 +214,57 @@ def _columns(args) -> int:
     return 0
 
 
+def _atoms(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from . import io, plotting
+    from .localize import find_atoms, gaussian_fit_atoms, load_segmenter, segment
+    from .utils import atomic_path, write_text
+
+    model = load_segmenter(args.model)
+    for name in args.files:
+        frames = io.read_frames(name, sampling=args.sampling, frames=_frame_range(args.frames), rgb=args.rgb)
+        out = Path(args.out) if args.out else Path(name).parent
+        stem = Path(name).stem
+        tables = []
+        for k in range(frames.n_frames):
+            frame = frames.data[k]
+            small = frame.shape[0] * frame.shape[1] <= 2048**2
+            if small:
+                frame = np.asarray(frame, np.float32)
+            table = find_atoms(frame, sampling=frames.sampling, model=model, threshold=args.threshold)
+            tables.append(table.assign(frame=k))
+            if args.baseline and small:
+                base = gaussian_fit_atoms(frame, sampling=frames.sampling)
+                write_text(out / f"{stem}_{k}_gaussian_fit.csv", base.assign(frame=k).to_csv(index=False))
+            if k == 0 and small:
+                maps = segment(frame, sampling=frames.sampling, model=model)
+                fig = plotting.atoms_figure(frame, maps, table, title=f"{stem}: {len(table)} atoms")
+                plotting.save(fig, out, f"{stem}_atoms")
+                import matplotlib.pyplot as plt
+
+                plt.close(fig)
+                if args.denoised:
+                    with atomic_path(out / f"{stem}_denoised.npy", suffix=".npy") as tmp:
+                        np.save(tmp, maps["denoised"])
+        table = pd.concat(tables, ignore_index=True)
+        write_text(out / f"{stem}_atoms.csv", table.to_csv(index=False))
+        where = f"{frames.sampling:g} Å/px" if frames.sampling else "pixel size unknown: positions in px only"
+        print(f"{name}: {frames.n_frames} frame(s), {len(table)} atoms ({where}) -> {out / (stem + '_atoms.csv')}")
+    return 0
+
+
+def _library(args) -> int:
+    from .simulation import LibraryConfig, make_library
+
+    config = LibraryConfig(shape=(args.size, args.size))
+    print(make_library(args.out, config, n_images=args.n_images, seed=args.seed, scheduler=args.scheduler))
+    return 0
+
+
 def _tomo(args) -> int:
     from pathlib import Path
 
@@ -211,8 +297,10 @@ def _train(args) -> int:
 
     from .columns import train_unet, unet_card
     from .registry import unet_setup
+    from .storage import open_dataset
     from .utils import write_text
 
+    attrs = open_dataset(args.dataset).attrs  # the heads follow the dataset's material
     model_config, config, init = unet_setup(
         args.profile,
         steps=args.steps,
@@ -221,6 +309,8 @@ def _train(args) -> int:
         lr=args.lr,
         init=args.init,
         seed=args.seed,
+        material=attrs["config"].get("material", {}).get("name"),
+        heads=(int(attrs["n_classes"]),) * int(attrs["n_channels"]),
     )
     result = train_unet(args.dataset, args.weights_out, model_config=model_config, config=config, init=init)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 writes
@@ -271,7 +361,11 @@ def _simulate(args) -> int:
     from .simulation import make_dataset
 
     config, n_structures, scheduler = simulation_setup(
-        args.profile, n_structures=args.n_structures, scheduler=args.scheduler
+        args.profile,
+        n_structures=args.n_structures,
+        scheduler=args.scheduler,
+        material=args.material,
+        zone_axis=args.zone_axis,
     )
     print(make_dataset(args.out, config, n_structures=n_structures, seed=args.seed, scheduler=scheduler))
     return 0
@@ -297,8 +391,14 @@ def main(argv: list[str] | None = None) -> int:
             return _tomo(args)
         if args.command == "columns":
             return _columns(args)
+        if args.command == "atoms":
+            return _atoms(args)
+        if args.command == "library":
+            return _library(args)
         from .pipeline import PipelineError, run
+        from .registry import material_tag
 
+        tag = material_tag(args.material, args.zone_axis)  # a clear error for an unknown material, before any work
         try:
             run(
                 profile=args.profile,
@@ -306,11 +406,14 @@ def main(argv: list[str] | None = None) -> int:
                 only=args.only,
                 in_place=args.in_place,
                 progress=not args.no_progress,
+                material=args.material,
+                zone_axis=args.zone_axis,
             )
         except PipelineError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        print(f"results in {args.out}/{args.profile}/ (summary.md, metrics.json, figures/)")
+        where = f"{args.out}/{args.profile}/" + (f"{tag}/" if tag else "")
+        print(f"results in {where} (summary.md, metrics.json, figures/)")
         return 0
     except (KeyError, ValueError, OSError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -1,6 +1,7 @@
 """Run the notebooks in order with papermill, handing each one's outputs to the next.
 
-``python -m atomtools reproduce --profile quick`` writes, under ``results/<profile>/``:
+``python -m atomtools reproduce --profile quick`` writes, under ``results/<profile>/``
+(``results/<profile>/<material>/`` with ``--material Au``, for notebooks 01, 02 and 04):
 
 - ``notebooks/NN_name.ipynb``: the executed notebooks;
 - ``data/``, ``weights/``: what the notebooks made (datasets, trained weights);
@@ -75,11 +76,22 @@ def _rel(path: Path, start: Path) -> str:
         return str(path)
 
 
-def plan(profile: str, out: Path, only: list[str] | None = None, *, notebooks: Path | None = None) -> list[Step]:
+def plan(
+    profile: str,
+    out: Path,
+    only: list[str] | None = None,
+    *,
+    notebooks: Path | None = None,
+    material: str | None = None,
+    zone_axis=None,
+) -> list[Step]:
     """The steps of a run: which notebooks, with which parameters.
 
     A handoff input is passed when an earlier step of this run makes it or it exists
     already; otherwise the notebook's default applies (e.g. the pretrained weights).
+    For another material than the default, the run is the notebooks that follow the
+    material (:data:`atomtools.registry.MATERIAL_NOTEBOOKS`), each given ``material``
+    and ``zone_axis``, under ``out/<profile>/<material>/``.
 
     Parameters
     ----------
@@ -91,15 +103,22 @@ def plan(profile: str, out: Path, only: list[str] | None = None, *, notebooks: P
         Just these notebooks.
     notebooks : Path, optional
         Folder of the notebooks (default ``notebooks/``).
+    material : str, optional
+        The crystal (a name :func:`atomtools.core.materials.material` knows); None: CeO2.
+    zone_axis : three int, optional
+        Its zone axis; None: [110].
     """
     folder = Path(notebooks) if notebooks is not None else notebooks_dir()
     names = available_notebooks(folder)
+    tag = registry.material_tag(material, zone_axis)
+    if tag is not None:
+        names = [n for n in names if n in registry.MATERIAL_NOTEBOOKS]
     if only:
         unknown = [n for n in only if n not in names]
         if unknown:
             raise ValueError(f"unknown notebook(s) {unknown}; available: {names}")
         names = [n for n in names if n in only]
-    root = Path(out) / profile
+    root = Path(out) / profile / (tag or "")
     made: set[str] = set()
     steps = []
     for name in names:
@@ -108,6 +127,9 @@ def plan(profile: str, out: Path, only: list[str] | None = None, *, notebooks: P
             "figures_dir": _rel(root / "figures", folder),
             "metrics_out": _rel(root / "metrics" / f"{name}.json", folder),
         }
+        if tag is not None:
+            params["material"] = material or registry.DEFAULT_MATERIAL
+            params["zone_axis"] = [int(v) for v in (zone_axis if zone_axis is not None else registry.DEFAULT_ZONE_AXIS)]
         entry = registry.notebook(name)
         for param, artifact in entry.inputs.items():
             path = root / registry.ARTIFACTS[artifact]
@@ -210,6 +232,8 @@ def run(
     in_place: bool = False,
     progress: bool = True,
     notebooks: str | Path | None = None,
+    material: str | None = None,
+    zone_axis=None,
 ) -> dict:
     """Execute the notebooks in order; return the merged metrics.
 
@@ -230,6 +254,9 @@ def run(
     notebooks : str or Path, optional
         Folder of the notebooks (default: the repository's ``notebooks/``); they run
         with it as their working directory.
+    material, zone_axis : optional
+        Another crystal than CeO2 along [110] (:func:`plan`): its results go under
+        ``out/<profile>/<material>/``.
 
     Raises
     ------
@@ -245,10 +272,16 @@ def run(
         raise ValueError(f"profile must be one of {registry.PROFILES}, got {profile!r}")
     out = Path(out).resolve()
     folder = Path(notebooks).resolve() if notebooks is not None else notebooks_dir()
-    steps = plan(profile, out, only, notebooks=folder)
+    tag = registry.material_tag(material, zone_axis)
+    if in_place and tag is not None:
+        raise ValueError(
+            f"--in-place refreshes the committed notebooks, which are the {registry.DEFAULT_MATERIAL} run; "
+            f"a run for {tag} writes its notebooks under {out / profile / tag}/notebooks instead"
+        )
+    steps = plan(profile, out, only, notebooks=folder, material=material, zone_axis=zone_axis)
     if not steps:
         raise ValueError(f"no notebooks to run in {folder}")
-    root = out / profile
+    root = out / profile / (tag or "")
     (root / "notebooks").mkdir(parents=True, exist_ok=True)
     metrics_path = root / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}

@@ -25,6 +25,13 @@ from pathlib import Path
 __all__ = [
     "PROFILES",
     "DEFAULT_PROFILE",
+    "DEFAULT_MATERIAL",
+    "DEFAULT_ZONE_AXIS",
+    "MATERIAL_NOTEBOOKS",
+    "material_tag",
+    "results_dir",
+    "pretrained_unet",
+    "unet_weights",
     "ARTIFACTS",
     "Notebook",
     "NOTEBOOKS",
@@ -39,11 +46,20 @@ __all__ = [
     "simulation_setup",
     "unet_setup",
     "gan_setup",
+    "segmenter_setup",
     "training_set",
 ]
 
 PROFILES = ("smoke", "quick", "paper")
 DEFAULT_PROFILE = "quick"
+
+#: The material of the committed notebooks and of ``results/<profile>/``.
+DEFAULT_MATERIAL = "CeO2"
+DEFAULT_ZONE_AXIS = (1, 1, 0)
+
+#: The notebooks that follow the ``material`` parameter (the column-counting chain);
+#: a run for another material runs these and writes under ``results/<profile>/<material>/``.
+MATERIAL_NOTEBOOKS = ("01_simulate", "02_train_unet", "04_evaluate")
 
 #: What notebooks hand each other: artifact -> path under ``results/<profile>/``.
 ARTIFACTS: dict[str, str] = {
@@ -54,6 +70,8 @@ ARTIFACTS: dict[str, str] = {
     "tomo_inpainter": "weights/tomo_inpaint.pt",
     "tomo_refiner": "weights/tomo_refine.pt",
     "series": "series",
+    "atom_library": "data/library.zarr",
+    "atomseg_weights": "weights/atomseg.pt",
 }
 
 
@@ -225,6 +243,28 @@ NOTEBOOKS: tuple[Notebook, ...] = (
             ),
         ),
     ),
+    Notebook(
+        "06_atom_segmentation",
+        outputs={"library_out": "atom_library", "weights_out": "atomseg_weights"},
+        sizes=profile_table(
+            (
+                "n_images",
+                "size",
+                "steps",
+                "batch_size",
+                "lr",
+                "init",
+                "eval_images",
+                "eval_doses",
+                "eval_size",
+                "bench_size",
+                "real_crop",
+            ),
+            smoke=(6, 64, 2, 2, 2e-4, "pretrained", 3, (2e4, 1e6), 96, 256, 192),
+            quick=(240, 256, 300, 8, 2e-4, "pretrained", 12, (5e3, 2e4, 1e5, 1e6), 256, 1024, None),
+            paper=(20000, 256, 60000, 16, 2e-3, "random", 60, (2e3, 5e3, 2e4, 1e5, 1e6), 256, 1024, None),
+        ),
+    ),
 )
 
 _BY_NAME = {nb.name: nb for nb in NOTEBOOKS}
@@ -309,7 +349,60 @@ def resolve(name: str, profile: str, **overrides) -> dict:
     return out
 
 
-def paths(name: str, profile: str, *, root: str = "..", **given) -> dict[str, str]:
+def material_tag(material: str | None = None, zone_axis=None) -> str | None:
+    """The folder name of a material's results: None for the default (CeO2 along [110]).
+
+    Parameters
+    ----------
+    material : str, optional
+        A material name (:func:`atomtools.core.materials.material`); None: the default.
+    zone_axis : three int, optional
+        Its zone axis; None: [110].
+
+    Raises
+    ------
+    ValueError
+        For a name that is no material (the message lists the known ones).
+
+    Examples
+    --------
+    >>> material_tag("CeO2"), material_tag("Au"), material_tag("Pd", (1, 0, 0))
+    (None, 'Au', 'Pd-100')
+    """
+    from .core.materials import material as _material
+
+    name = material or DEFAULT_MATERIAL
+    _material(name)  # a clear error for an unknown one
+    zone = tuple(int(v) for v in (zone_axis if zone_axis is not None else DEFAULT_ZONE_AXIS))
+    if name == DEFAULT_MATERIAL and zone == DEFAULT_ZONE_AXIS:
+        return None
+    return name if zone == DEFAULT_ZONE_AXIS else f"{name}-{''.join(str(v) for v in zone)}"
+
+
+def results_dir(profile: str, *, root: str = "..", material: str | None = None, zone_axis=None) -> str:
+    """Where a profile's results go: ``<root>/results/<profile>[/<material>]``.
+
+    Parameters
+    ----------
+    profile : str
+        Run size.
+    root : str
+        The repository root as the caller sees it.
+    material, zone_axis : optional
+        Another material than the default: its results go in a folder of their own.
+
+    Examples
+    --------
+    >>> results_dir("quick"), results_dir("quick", material="Au")
+    ('../results/quick', '../results/quick/Au')
+    """
+    tag = material_tag(material, zone_axis)
+    return f"{root}/results/{profile}" + (f"/{tag}" if tag else "")
+
+
+def paths(
+    name: str, profile: str, *, root: str = "..", material: str | None = None, zone_axis=None, **given
+) -> dict[str, str]:
     """Every path parameter of a notebook: the given ones, else the pipeline's defaults.
 
     Parameters
@@ -320,6 +413,8 @@ def paths(name: str, profile: str, *, root: str = "..", **given) -> dict[str, st
         Run size: paths lie under ``<root>/results/<profile>/``.
     root : str
         The repository root as the notebook sees it (notebooks run in ``notebooks/``).
+    material, zone_axis : optional
+        Another material than CeO2 [110]: its paths lie under ``results/<profile>/<material>/``.
     **given
         Paths set by the reader or the pipeline (``None``: the default).
 
@@ -333,14 +428,68 @@ def paths(name: str, profile: str, *, root: str = "..", **given) -> dict[str, st
     --------
     >>> paths("02_train_unet", "quick", weights_out=None)["weights_out"]
     '../results/quick/weights/unet.pt'
+    >>> paths("02_train_unet", "quick", material="Au")["weights_out"]
+    '../results/quick/Au/weights/unet.pt'
     """
     nb = notebook(name)
-    base = f"{root}/results/{profile}"
+    base = results_dir(profile, root=root, material=material, zone_axis=zone_axis)
     out = {param: f"{base}/{ARTIFACTS[artifact]}" for param, artifact in {**nb.inputs, **nb.outputs}.items()}
     out["figures_dir"] = f"{base}/figures"
     out["metrics_out"] = f"{base}/metrics/{name}.json"
     out.update({k: str(v) for k, v in given.items() if v is not None})
     return out
+
+
+def pretrained_unet(material: str | None = None) -> str:
+    """The manifest name of the shipped U-Net for a material, else the CeO2 one (a trunk to start from).
+
+    Parameters
+    ----------
+    material : str, optional
+        Material name; None: CeO2.
+
+    Examples
+    --------
+    >>> pretrained_unet("CeO2"), pretrained_unet("Cu")
+    ('unet-ceo2', 'unet-ceo2')
+    """
+    from .data import load_manifest
+
+    name = f"unet-{(material or DEFAULT_MATERIAL).lower()}"
+    return name if name in load_manifest() else "unet-ceo2"
+
+
+def unet_weights(weights: str | None, *, trained: str | Path, material: str | None = None) -> str:
+    """The column-counting weights a notebook uses: given, trained by this run, or shipped.
+
+    Parameters
+    ----------
+    weights : str, optional
+        A path, ``"pretrained"`` (the shipped weights of ``material``), or None.
+    trained : str or Path
+        Where ``02_train_unet`` writes them for this profile and material.
+    material : str, optional
+        Material name; None: CeO2.
+
+    Raises
+    ------
+    ValueError
+        When nothing fits: no weights given, none trained, none shipped for the material.
+    """
+    from .data import fetch
+
+    if weights is not None and weights != "pretrained":
+        return str(weights)
+    shipped = pretrained_unet(material)
+    own = shipped == f"unet-{(material or DEFAULT_MATERIAL).lower()}"
+    if weights is None and Path(trained).exists():
+        return str(trained)
+    if own:
+        return str(fetch(shipped))
+    raise ValueError(
+        f"no weights for {material}: none were trained at {trained} and none ship with atomtools; run "
+        "02_train_unet for it first (python -m atomtools reproduce --material ...), or pass weights=PATH"
+    )
 
 
 def split(sizes: dict, cls) -> tuple[object, dict]:
@@ -364,7 +513,13 @@ def split(sizes: dict, cls) -> tuple[object, dict]:
 
 
 def simulation_setup(
-    profile: str, *, n_structures: int | None = None, scheduler: str | None = None, **overrides
+    profile: str,
+    *,
+    n_structures: int | None = None,
+    scheduler: str | None = None,
+    material: str | None = None,
+    zone_axis=None,
+    **overrides,
 ) -> tuple[object, int, str | None]:
     """The training-set simulation at a profile: (SimulationConfig, n_structures, scheduler).
 
@@ -374,6 +529,11 @@ def simulation_setup(
         Run size.
     n_structures, scheduler : optional
         Override the profile's.
+    material : str, optional
+        The crystal (:func:`atomtools.core.materials.material`: a known name or any
+        element with a cubic ASE reference state); None: CeO2.
+    zone_axis : three int, optional
+        Its zone axis; None: [110].
     **overrides
         Any :class:`~atomtools.simulation.SimulationConfig` field; ``None`` values
         are ignored.
@@ -383,8 +543,15 @@ def simulation_setup(
     >>> config, n, scheduler = simulation_setup("smoke", sampling=0.2)
     >>> config.sampling, n, scheduler
     (0.2, 2, 'synchronous')
+    >>> simulation_setup("smoke", material="Pd")[0].material.channel_names
+    ('Pd',)
     """
+    from .core.materials import material as _material
     from .simulation import SimulationConfig
+
+    if material is not None or zone_axis is not None:
+        zone = tuple(int(v) for v in zone_axis) if zone_axis is not None else None
+        overrides["material"] = _material(material or DEFAULT_MATERIAL, zone_axis=zone)
 
     config, rest = split(
         resolve("01_simulate", profile, n_structures=n_structures, scheduler=scheduler, **overrides), SimulationConfig
@@ -395,7 +562,9 @@ def simulation_setup(
     return config, n, chosen
 
 
-def unet_setup(profile: str, *, init: str | None = None, **overrides) -> tuple[object, object, str | None]:
+def unet_setup(
+    profile: str, *, init: str | None = None, material: str | None = None, **overrides
+) -> tuple[object, object, str | None]:
     """The U-Net and its training at a profile: (UNetConfig, TrainConfig, init).
 
     Parameters
@@ -404,7 +573,11 @@ def unet_setup(profile: str, *, init: str | None = None, **overrides) -> tuple[o
         Run size.
     init : str, optional
         ``"pretrained"`` (fine-tune the shipped weights), ``"random"`` (train from
-        scratch) or a weights path; ``None`` keeps the profile's choice.
+        scratch) or a weights path; ``None`` keeps the profile's choice. For another
+        material, ``"pretrained"`` is its shipped U-Net where there is one, else the
+        CeO2 one's trunk (:func:`pretrained_unet`).
+    material : str, optional
+        The material the network is for; None: CeO2.
     **overrides
         :class:`~atomtools.columns.TrainConfig` or
         :class:`~atomtools.models.UNetConfig` fields; ``None`` values are ignored.
@@ -423,6 +596,10 @@ def unet_setup(profile: str, *, init: str | None = None, **overrides) -> tuple[o
     train, rest = split(rest, TrainConfig)
     if rest:
         raise ValueError(f"unknown training parameters {sorted(rest)}")
+    if chosen == "pretrained" and (material or DEFAULT_MATERIAL) != DEFAULT_MATERIAL:
+        from .data import fetch
+
+        chosen = str(fetch(pretrained_unet(material)))
     return model, train, (None if chosen == "random" else chosen)
 
 
@@ -474,7 +651,65 @@ def gan_setup(profile: str, *, init: str | None = None, seed: int = 0, **overrid
     return inpaint, refine, {"inpainter": str(fetch("tomo-inpaint")), "refiner": str(fetch("tomo-refine"))}
 
 
-def training_set(path: str | Path, profile: str, *, seed: int = 0, progress: bool = True):
+def segmenter_setup(
+    profile: str, *, init: str | None = None, seed: int = 0, **overrides
+) -> tuple[object, int, object, str | None]:
+    """The atom segmenter's library and training at a profile: (LibraryConfig, n_images, SegmenterConfig, start).
+
+    Parameters
+    ----------
+    profile : {"smoke", "quick", "paper"}
+        Run size.
+    init : str, optional
+        ``"pretrained"`` (fine-tune the shipped segmenter), ``"random"`` or a weights
+        path; ``None`` keeps the profile's choice.
+    seed : int
+        Seed of the network and batches.
+    **overrides
+        ``n_images``, ``size``, ``steps``, ``batch_size``, ``lr``; ``None`` values are ignored.
+
+    Returns
+    -------
+    (LibraryConfig, int, SegmenterConfig, str or None)
+        The library recipe, its size, the training settings and the start (a weights
+        path, or None for a random start).
+
+    Examples
+    --------
+    >>> library, n, train, start = segmenter_setup("paper", steps=10)
+    >>> library.shape, n, train.steps, start
+    ((256, 256), 20000, 10, None)
+    """
+    from .localize.task import SegmenterConfig
+    from .simulation.library import LibraryConfig
+
+    sizes = resolve("06_atom_segmentation", profile, init=init, **overrides)
+    size = int(sizes["size"])
+    crop = min(128, size)
+    train = SegmenterConfig(
+        steps=int(sizes["steps"]),
+        batch_size=int(sizes["batch_size"]),
+        crop=crop,
+        lr=float(sizes["lr"]),
+        validation=max(1, min(32, int(sizes["n_images"]) // 5)),
+        validate_every=max(1, int(sizes["steps"]) // 4),
+        seed=seed,
+    )
+    chosen = sizes["init"]
+    if chosen == "random":
+        start = None
+    elif chosen == "pretrained":
+        from .data import fetch
+
+        start = str(fetch("atomseg"))
+    else:
+        start = str(chosen)
+    return LibraryConfig(shape=(size, size)), int(sizes["n_images"]), train, start
+
+
+def training_set(
+    path: str | Path, profile: str, *, seed: int = 0, progress: bool = True, material: str | None = None, zone_axis=None
+):
     """The training set of ``01_simulate`` at ``path``, simulated there first if missing.
 
     The shared first step of every notebook that runs alone: the same dataset the
@@ -491,6 +726,8 @@ def training_set(path: str | Path, profile: str, *, seed: int = 0, progress: boo
         Master seed (``01_simulate``'s default is 0).
     progress : bool
         Show a progress bar while simulating.
+    material, zone_axis : optional
+        The crystal (None: CeO2 along [110]); an existing store of another one is refused.
 
     Returns
     -------
@@ -500,13 +737,22 @@ def training_set(path: str | Path, profile: str, *, seed: int = 0, progress: boo
     from .simulation import make_dataset
     from .storage import open_dataset
 
+    config, n_structures, scheduler = simulation_setup(profile, material=material, zone_axis=zone_axis)
     try:
-        return open_dataset(path)
+        ds = open_dataset(path)
+        held = ds.attrs["config"].get("material", {})
+        if held.get("name", DEFAULT_MATERIAL) != config.material.name or tuple(
+            held.get("zone_axis", DEFAULT_ZONE_AXIS)
+        ) != tuple(config.material.zone_axis):
+            raise ValueError(
+                f"{path} holds a training set of {held.get('name')} {held.get('zone_axis')}, not "
+                f"{config.material.name} {list(config.material.zone_axis)}: pass its own path, or another material"
+            )
+        return ds
     except FileNotFoundError:
         pass  # not made yet
     except ValueError as exc:
         if "unfinished" not in str(exc):
             raise  # something else lies there: say so, never overwrite it
-    config, n_structures, scheduler = simulation_setup(profile)
     make_dataset(path, config, n_structures=n_structures, seed=seed, scheduler=scheduler, progress=progress)
     return open_dataset(path)

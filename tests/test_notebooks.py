@@ -86,3 +86,20 @@ def test_whole_pipeline_runs_at_smoke_profile(tmp_path, serve, monkeypatch):
     assert "01_simulate" in (root / "summary.md").read_text()
     assert (root / "data" / "train.zarr").is_dir()
     assert any((root / "figures").glob("01_*.png"))
+
+
+def test_a_material_named_nowhere_in_the_package_runs_from_parameters_alone(tmp_path, monkeypatch):
+    """Ag: not in the package's materials; ASE's bulk builder and the parameters are all it takes."""
+    from atomtools.core.materials import KNOWN
+
+    package = "\n".join(p.read_text() for p in (REPO / "atomtools").rglob("*.py"))
+    assert "Ag" not in KNOWN and '"Ag"' not in package and "'Ag'" not in package
+    metrics = pipeline.run(profile="smoke", out=tmp_path, progress=False, material="Ag")
+    root = tmp_path / "smoke" / "Ag"
+    assert {"01_simulate", "02_train_unet", "04_evaluate"} <= set(metrics)
+    from atomtools.storage import open_dataset
+
+    data = open_dataset(root / "data" / "train.zarr")
+    assert data.attrs["config"]["material"]["name"] == "Ag" and data.attrs["channels"] == [["Ag"]]
+    assert (root / "weights" / "unet.pt").exists() and any((root / "figures").glob("04_*.png"))
+    assert metrics["04_evaluate"]["network"] and not (tmp_path / "smoke" / "data").exists()

@@ -132,3 +132,29 @@ def test_the_pipeline_echoes_the_progress_of_long_cells(tmp_path, capsys):
     pipeline.run(profile="smoke", out=tmp_path / "out", notebooks=folder)
     printed = capsys.readouterr().out
     assert "01_simulate: simulating: 100%" in printed and "01_simulate: mode text" in printed
+
+
+def test_a_material_run_is_the_counting_chain_under_its_own_folder(tmp_path):
+    steps = {s.name: s for s in pipeline.plan("quick", tmp_path, material="Au")}
+    assert set(steps) <= {"01_simulate", "02_train_unet", "04_evaluate"} and "01_simulate" in steps
+    for step in steps.values():
+        assert step.parameters["material"] == "Au" and step.parameters["zone_axis"] == [1, 1, 0]
+        assert "/quick/Au/" in step.parameters["metrics_out"] and "/quick/Au/" in str(step.output)
+    assert steps["01_simulate"].parameters["out"].endswith("quick/Au/data/train.zarr")
+    if "04_evaluate" in steps:
+        assert steps["04_evaluate"].parameters["weights"].endswith("quick/Au/weights/unet.pt")
+    (zone,) = [
+        s for s in pipeline.plan("quick", tmp_path, material="Pd", zone_axis=(1, 0, 0)) if s.name == "01_simulate"
+    ]
+    assert "/quick/Pd-100/" in zone.parameters["out"] and zone.parameters["zone_axis"] == [1, 0, 0]
+    default = {s.name: s for s in pipeline.plan("quick", tmp_path, material="CeO2")}
+    assert "material" not in default["01_simulate"].parameters  # the default run is the committed one
+
+
+def test_reproduce_refuses_an_unknown_material_and_in_place_for_another(tmp_path, capsys):
+    assert main(["reproduce", "--profile", "smoke", "--material", "Unobtainium", "--out", str(tmp_path)]) == 2
+    assert "unknown material 'Unobtainium'" in capsys.readouterr().err
+    args = ["reproduce", "--profile", "smoke", "--material", "Au", "--in-place", "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "committed notebooks" in capsys.readouterr().err
+    assert not (tmp_path / "smoke").exists()

@@ -131,8 +131,9 @@ def load_retriever(model: str | Path | Retriever | tuple = "pretrained") -> Retr
     Parameters
     ----------
     model : "pretrained", str, Path, Retriever or (UNet, dict)
-        ``"pretrained"`` (the shipped weights, fetched through the manifest), a
-        weights file, an existing Retriever, or a ``(UNet, metadata)`` pair.
+        ``"pretrained"`` (the shipped CeO2 weights), the manifest name of other
+        shipped weights (``"unet-au"``), a weights file, an existing Retriever, or a
+        ``(UNet, metadata)`` pair.
 
     Raises
     ------
@@ -145,6 +146,8 @@ def load_retriever(model: str | Path | Retriever | tuple = "pretrained") -> Retr
         return _wrap(*model)
     if isinstance(model, str) and model == "pretrained":
         model = fetch(PRETRAINED)
+    elif isinstance(model, str) and model.startswith("unet-") and not Path(model).exists():
+        model = fetch(model)  # shipped weights of another material, by manifest name
     path = Path(model).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"no weights at {path}; pass model='pretrained' for the shipped ones")

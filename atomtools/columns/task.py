@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -417,7 +417,9 @@ def train_unet(
         Training settings.
     init : path or "pretrained", optional
         Start from these weights (fine-tuning) instead of a random initialization;
-        their architecture must be ``model_config``.
+        their architecture must be ``model_config``, except for the heads: weights of
+        another material (other species) give their trunk, and the head starts from
+        their first species' rows.
 
     Returns
     -------
@@ -458,10 +460,21 @@ def train_unet(
         if str(init) == "pretrained":
             init_name, init = "pretrained", fetch(PRETRAINED)
         start_model, _ = load_model(init, expected=MODEL_FORMAT)
-        if start_model.config != model_config:
+        trunk_only = replace(start_model.config, heads=model_config.heads) == model_config
+        if start_model.config != model_config and not trunk_only:
             raise ValueError(f"init weights {init} have architecture {start_model.config}, not {model_config}")
-        model.load_state_dict(start_model.state_dict())
+        state = start_model.state_dict()
         init_name = init_name or str(init)
+        if tuple(start_model.config.heads) != tuple(model_config.heads):
+            # another material: the trunk carries over; the head starts from the first species' rows
+            own = model.state_dict()
+            n = min(sum(model_config.heads), sum(start_model.config.heads))
+            for key in ("head.weight", "head.bias"):
+                value = own[key].clone()
+                value[:n] = state[key][:n]
+                state[key] = value
+            init_name = f"{init_name} (trunk; heads {tuple(start_model.config.heads)} -> {tuple(model_config.heads)})"
+        model.load_state_dict(state)
     start = time.perf_counter()
     task = Task(
         networks={"unet": model},

@@ -9,7 +9,7 @@ frozen-phonon model. Structures, labels, the simulator, the retrieval heads and 
 
 :func:`material` turns a name into a description: ``"CeO2"`` (and the other entries
 of :data:`KNOWN`), or any element with a cubic reference structure in ASE (``"Au"``,
-``"Pt"``, ``"Pd"``, ``"Ag"``, ...), whose lattice constant ASE supplies.
+``"Pt"``, ``"Pd"``, ``"Cu"``, ...), whose lattice constant ASE supplies.
 
 Examples
 --------
