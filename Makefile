@@ -45,6 +45,7 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/infer.py
 	$(PY) benchmarks/tomo.py
 	$(PY) benchmarks/series.py
+	$(PY) benchmarks/localize.py
 
 ## make lock: re-pin requirements/lock.txt from a fresh venv built from pyproject.toml
 lock:

@@ -9,7 +9,9 @@ checked by ``tests/test_architecture.py``):
    :mod:`storage` (the dataset store), :mod:`data` (manifest and pooch);
 4. shared engines: :mod:`simulation` (abTEM, Dask), :mod:`training` (the one loop),
    :mod:`inference` (the one tiled inference);
-5. the works: :mod:`columns` (atoms per column from one HRTEM frame);
+5. the works: :mod:`columns` (atoms per column from one HRTEM frame), :mod:`tomo`
+   (missing-wedge tomography), :mod:`localize` (atoms of any crystal: segmentation,
+   positions, denoising);
 6. edges: :mod:`registry` (the notebooks), :mod:`pipeline`, :mod:`provenance`,
    :mod:`plotting`, :mod:`cli`.
 
@@ -34,6 +36,7 @@ _SUBMODULES = (
     "data",
     "inference",
     "io",
+    "localize",
     "models",
     "pipeline",
     "plotting",
@@ -70,6 +73,8 @@ _NAMES = {
     "to_atoms": "columns.reconstruct",
     "run_series": "columns.series",
     "read_frames": "io",
+    "find_atoms": "localize",
+    "make_library": "simulation",
 }
 
 __all__ = ["__version__", *_SUBMODULES, *_NAMES]

@@ -27,6 +27,7 @@ LAYERS = [
     ("atomtools.inference", 3),
     ("atomtools.columns", 4),
     ("atomtools.tomo", 4),
+    ("atomtools.localize", 4),
     ("atomtools.registry", 5),
     ("atomtools.provenance", 5),
     ("atomtools.plotting", 5),

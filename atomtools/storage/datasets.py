@@ -45,6 +45,7 @@ __all__ = [
     "Layout",
     "HRTEM",
     "INDEPENDENT",
+    "ATOM_LIBRARY",
     "LAYOUTS",
     "create_or_resume",
     "write_structure",
@@ -115,8 +116,23 @@ INDEPENDENT = Layout(
     categorical=("profile", "builder", "parametrization"),
 )
 
+#: The atom-segmentation library (:mod:`atomtools.simulation.library`): per image the
+#: noisy counts, the clean and sharp (deblurred) images, the Gaussian and disk masks;
+#: the columns as imaged in ``structures/SSSSSS/positions`` (x, y [px], atoms).
+ATOM_LIBRARY = Layout(
+    format="atomtools.atom-library/1",
+    arrays=(
+        ("noisy", "float32", ("y", "x")),
+        ("clean", "float32", ("y", "x")),
+        ("sharp", "float32", ("y", "x")),
+        ("gauss", "float16", ("y", "x")),
+        ("disk", "uint8", ("y", "x")),
+    ),
+    categorical=("crystal", "zone", "mode"),
+)
+
 #: Every layout by its format name.
-LAYOUTS = {layout.format: layout for layout in (HRTEM, INDEPENDENT)}
+LAYOUTS = {layout.format: layout for layout in (HRTEM, INDEPENDENT, ATOM_LIBRARY)}
 
 
 def _json_roundtrip(value):
@@ -228,7 +244,7 @@ def write_structure(group: zarr.Group, result: dict) -> None:
         if name in sub:
             del sub[name]
         a = sub.create_array(
-            name, shape=value.shape, dtype=value.dtype, chunks=value.shape if value.size else None, fill_value=0
+            name, shape=value.shape, dtype=value.dtype, chunks=tuple(max(1, n) for n in value.shape), fill_value=0
         )
         if value.size:
             a[...] = value

@@ -1,0 +1,393 @@
+"""Atoms from one atomic-resolution frame: segmentation, denoising, sub-pixel positions.
+
+:func:`segment` runs the network (a U-Net with three one-channel heads: a Gaussian
+mask on every atomic column, the denoised image and the deblurred image) over a frame
+of any size in blended tiles; :func:`find_atoms` turns the mask into a table of
+positions: local maxima above a threshold, refined to sub-pixel by a parabola through
+the logarithm of the mask (exact for the Gaussian the network was trained to draw),
+with a per-atom confidence (the mask's peak) and intensity (the denoised image there).
+
+Frames reach the network normalized by :func:`normalize_frame` (an affine map that
+sends the 1st and 99.5th percentile of the lightly smoothed frame to 0 and 1), so
+counts, 8-bit and 16-bit PNGs and background-subtracted frames all arrive alike; the
+denoised and deblurred images go back to the frame's units. Frames too large to hold
+in memory at once (a ``numpy.memmap`` or a dask array) are processed in blocks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+__all__ = [
+    "SEGMENTER_SAMPLING",
+    "as_grey",
+    "normalize_frame",
+    "load_segmenter",
+    "segment",
+    "peaks_to_table",
+    "find_atoms",
+]
+
+#: The pixel sizes the shipped segmenter was trained on [Å]; frames of known sampling
+#: outside it are resampled into it (area-averaged when shrinking).
+SEGMENTER_SAMPLING = (0.06, 0.2)
+
+#: Pixels per block when a frame is processed in pieces (memory-mapped or larger than this squared).
+BLOCK = 2048
+
+
+def as_grey(image, *, name: str = "image") -> np.ndarray:
+    """A 2D float32 frame from a grey, RGB(A) or 16-bit image, or a clear error.
+
+    RGB(A) images whose colour channels are equal (grey PNGs saved as colour) become
+    their first channel; the alpha channel is dropped. Colour images are refused:
+    which channel holds the signal is the user's call. Integer images of any depth
+    become float32 unchanged in value.
+
+    Parameters
+    ----------
+    image : array-like
+        (H, W), (H, W, 3) or (H, W, 4).
+    name : str
+        What to call it in messages (a file name).
+
+    Examples
+    --------
+    >>> rgb = np.dstack([np.arange(64.0).reshape(8, 8)] * 3)
+    >>> as_grey(rgb).shape
+    (8, 8)
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        colour = arr[..., :3]
+        if not (np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2])):
+            raise ValueError(
+                f"{name} is a colour image (its R, G and B differ): pass one channel, or convert it to grey "
+                "yourself (which channel holds the signal is yours to say)"
+            )
+        arr = colour[..., 0]
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected one 2D frame (H, W) or an RGB(A) image (H, W, 3|4), got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"{name}: expected a real-valued image, got dtype {arr.dtype}")
+    if min(arr.shape) < 16:
+        raise ValueError(f"{name}: {arr.shape} is too small; need at least 16 x 16 pixels")
+    return arr.astype(np.float32, copy=False)
+
+
+def _statistics(image, *, max_pixels: int = 2**22) -> tuple[float, float]:
+    """(offset, scale) of :func:`normalize_frame` from the frame, or a strided sample of a large one."""
+    step = max(1, int(np.ceil(np.sqrt(image.shape[0] * image.shape[1] / max_pixels))))
+    sample = np.asarray(image[::step, ::step], np.float32)
+    if not np.all(np.isfinite(sample)):
+        raise ValueError(f"the frame holds {int(np.sum(~np.isfinite(sample)))} NaN or infinite pixel(s)")
+    smooth = ndimage.gaussian_filter(sample, 1.0 / step)
+    lo, hi = np.percentile(smooth, [1.0, 99.5])
+    if not hi > lo:
+        raise ValueError("the frame is (nearly) constant: there are no atoms to find")
+    return float(lo), float(hi - lo)
+
+
+def normalize_frame(image, *, stats: tuple[float, float] | None = None) -> tuple[np.ndarray, tuple[float, float]]:
+    """The network's input: ``(image - offset) / scale``, and ``(offset, scale)``.
+
+    ``offset`` and ``scale`` put the 1st and 99.5th percentiles of the frame smoothed
+    by one pixel at 0 and 1: indifferent to gain, offset, bit depth and dose.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) frame.
+    stats : (float, float), optional
+        Use these instead (the blocks of one large frame share its statistics).
+
+    Examples
+    --------
+    >>> x, (offset, scale) = normalize_frame(np.linspace(0, 100, 64 * 64).reshape(64, 64))
+    >>> round(float(np.percentile(x, 1)), 2), round(float(np.percentile(x, 99.5)), 2)
+    (0.0, 1.0)
+    """
+    offset, scale = stats if stats is not None else _statistics(image)
+    return ((np.asarray(image, np.float32) - offset) / scale).astype(np.float32), (offset, scale)
+
+
+def load_segmenter(model="pretrained"):
+    """The segmentation network and its metadata.
+
+    Parameters
+    ----------
+    model : str, Path or (torch.nn.Module, dict)
+        ``"pretrained"`` (the shipped weights, fetched through :mod:`atomtools.data`), a
+        weights file written by :func:`atomtools.localize.train_segmenter`, or a loaded
+        (network, metadata) pair.
+
+    Returns
+    -------
+    (torch.nn.Module, dict)
+        The network in eval mode (batch norm folded) and its metadata.
+    """
+    from ..models import fuse_for_inference, load_model
+
+    if isinstance(model, tuple):
+        net, meta = model
+    else:
+        if isinstance(model, str) and model == "pretrained":
+            from ..data import fetch
+
+            model = fetch("atomseg")
+        net, meta = load_model(Path(model), expected="atomtools.unet/1")
+        if meta.get("task") != "atom-segmentation":
+            raise ValueError(f"{model} holds a network for {meta.get('task')!r}, not atom segmentation")
+    net = fuse_for_inference(net) if hasattr(net, "config") else net
+    return net.eval(), meta
+
+
+def _resample_plan(sampling: float | None, shape) -> float:
+    """Zoom factor that brings a known sampling into :data:`SEGMENTER_SAMPLING` (1 if unknown or inside)."""
+    if sampling is None:
+        return 1.0
+    lo, hi = SEGMENTER_SAMPLING
+    if sampling < lo:
+        return sampling / lo
+    if sampling > hi:
+        return sampling / hi
+    return 1.0
+
+
+def _zoom(image: np.ndarray, factor: float) -> np.ndarray:
+    if factor == 1.0:
+        return image
+    if factor < 1.0:  # shrinking: average first so no dose is thrown away, then interpolate
+        image = ndimage.uniform_filter(image, size=max(1, int(round(1 / factor))))
+    return ndimage.zoom(image, factor, order=1).astype(np.float32)
+
+
+def segment(
+    image,
+    *,
+    sampling: float | None = None,
+    model="pretrained",
+    tile: int | None = None,
+    stats: tuple[float, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """The network's maps of one frame: atom mask, denoised and deblurred images.
+
+    Parameters
+    ----------
+    image : array-like
+        (H, W) frame (grey, or RGB(A) with equal channels; see :func:`as_grey`).
+    sampling : float, optional
+        Pixel size [Å]; outside :data:`SEGMENTER_SAMPLING` the frame is resampled into
+        it and the maps back to the frame's pixels. Unknown: used as it is.
+    model : str, Path or (torch.nn.Module, dict)
+        As for :func:`load_segmenter`.
+    tile : int, optional
+        Tile size [px] (default :func:`atomtools.inference.auto_tile`).
+    stats : (float, float), optional
+        Normalization (:func:`normalize_frame`); default from this frame.
+
+    Returns
+    -------
+    dict
+        ``mask`` (H, W) float32 in [0, 1] (a Gaussian of peak 1 on every atom),
+        ``denoised`` and ``deblurred`` (H, W) float32 in the frame's units.
+    """
+    from ..core.imaging import check_sampling
+    from ..inference import Regression, predict_tiled
+
+    frame = as_grey(image)
+    if sampling is not None:
+        sampling = check_sampling(sampling)
+    net, meta = load_segmenter(model)
+    x, (offset, scale) = normalize_frame(frame, stats=stats)
+    factor = _resample_plan(sampling, frame.shape)
+    small = _zoom(x, factor)
+    multiple = int(meta.get("config", {}).get("stem", 1)) * 2 ** int(meta.get("config", {}).get("depth", 3))
+    maps = predict_tiled(small, net, Regression(3), multiple=multiple, tile=tile)["image"]
+    if factor != 1.0:
+        maps = np.stack([ndimage.zoom(m, np.array(frame.shape) / np.array(m.shape), order=1) for m in maps])
+    mask = 1.0 / (1.0 + np.exp(-np.clip(maps[0], -30, 30)))
+    return {
+        "mask": mask.astype(np.float32),
+        "denoised": (maps[1] * scale + offset).astype(np.float32),
+        "deblurred": (maps[2] * scale + offset).astype(np.float32),
+    }
+
+
+def _subpixel(mask: np.ndarray, rc: np.ndarray) -> np.ndarray:
+    """Log-parabola peak of ``mask`` around integer maxima (row, col): exact for a Gaussian."""
+    r, c = rc[:, 0], rc[:, 1]
+    h, w = mask.shape
+    lg = np.log(np.clip(mask, 1e-6, None))
+
+    def offset(m, p):
+        denom = m[0] - 2 * m[1] + m[2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.where(denom < 0, 0.5 * (m[0] - m[2]) / denom, 0.0)
+        return np.clip(d, -0.5, 0.5) * p
+
+    inside_r = (r > 0) & (r < h - 1)
+    inside_c = (c > 0) & (c < w - 1)
+    rm, rp = np.clip(r - 1, 0, h - 1), np.clip(r + 1, 0, h - 1)
+    cm, cp = np.clip(c - 1, 0, w - 1), np.clip(c + 1, 0, w - 1)
+    dr = offset((lg[rm, c], lg[r, c], lg[rp, c]), inside_r)
+    dc = offset((lg[r, cm], lg[r, c], lg[r, cp]), inside_c)
+    return np.column_stack([r + dr, c + dc])
+
+
+def peaks_to_table(
+    mask: np.ndarray,
+    *,
+    denoised: np.ndarray | None = None,
+    sampling: float | None = None,
+    threshold: float = 0.3,
+    min_distance: int = 2,
+) -> pd.DataFrame:
+    """Atoms of a segmentation mask: local maxima above ``threshold``, refined to sub-pixel.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        (H, W) mask in [0, 1] (:func:`segment`'s ``mask``).
+    denoised : numpy.ndarray, optional
+        Image to read each atom's intensity from (bilinear at its position).
+    sampling : float, optional
+        Pixel size [Å]: adds ``x_A``, ``y_A``.
+    threshold : float
+        Least peak value of an atom.
+    min_distance : int
+        Least distance between two atoms [px].
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``x``, ``y`` [px] (column, row; pixel centres at integers), ``x_A``, ``y_A``
+        [Å] where the sampling is known, ``confidence`` (the mask's peak, 0-1) and
+        ``intensity``.
+
+    Examples
+    --------
+    >>> from atomtools.simulation.stem import splat_gaussians
+    >>> m = splat_gaussians((32, 32), np.array([[10.3, 20.6]]), sigma=1.5)
+    >>> t = peaks_to_table(m)
+    >>> round(float(t.x[0]), 3), round(float(t.y[0]), 3)
+    (20.6, 10.3)
+    """
+    from skimage.feature import peak_local_max
+
+    rc = peak_local_max(mask, min_distance=max(1, int(min_distance)), threshold_abs=threshold, exclude_border=False)
+    rc = rc.reshape(-1, 2)
+    fine = _subpixel(mask, rc) if len(rc) else np.zeros((0, 2))
+    table = pd.DataFrame({"x": fine[:, 1], "y": fine[:, 0]})
+    if sampling is not None:
+        table["x_A"] = table.x * sampling
+        table["y_A"] = table.y * sampling
+    table["confidence"] = mask[rc[:, 0], rc[:, 1]].astype(float) if len(rc) else np.zeros(0)
+    if denoised is not None:
+        table["intensity"] = ndimage.map_coordinates(denoised, [fine[:, 0], fine[:, 1]], order=1) if len(rc) else []
+    return table
+
+
+def find_atoms(
+    image,
+    *,
+    sampling: float | None = None,
+    model="pretrained",
+    threshold: float = 0.3,
+    min_distance: float | None = None,
+    block: int = BLOCK,
+    return_maps: bool = False,
+):
+    """Table of atom (column) positions in one frame, with confidence and intensity.
+
+    Parameters
+    ----------
+    image : array-like
+        (H, W) frame: counts, an 8- or 16-bit image, an RGB(A) image with equal
+        channels, a ``numpy.memmap`` or a dask array (large frames are processed in
+        overlapping blocks of ``block`` pixels and never held whole).
+    sampling : float, optional
+        Pixel size [Å]: positions also in Å, and frames outside the trained range
+        resampled into it.
+    model : str, Path or (torch.nn.Module, dict)
+        ``"pretrained"`` or a weights file (:func:`load_segmenter`).
+    threshold : float
+        Least mask peak of an atom (0-1).
+    min_distance : float, optional
+        Least distance between atoms [Å if the sampling is known, else px]; default
+        0.6 Å (or 2 px).
+    block : int
+        Block size for large frames [px].
+    return_maps : bool
+        Also return :func:`segment`'s maps (not for block-processed frames).
+
+    Returns
+    -------
+    pandas.DataFrame or (pandas.DataFrame, dict)
+        ``x``, ``y`` [px], ``x_A``, ``y_A`` [Å] (with a sampling), ``confidence``,
+        ``intensity`` (the denoised frame there); the maps too with ``return_maps``.
+
+    Warns
+    -----
+    UserWarning
+        When no atom is found (a frame without a crystal, or outside what the network
+        knows): the empty table is an answer, not a failure, and the warning says so.
+    """
+    from ..core.imaging import check_sampling
+
+    if sampling is not None:
+        sampling = check_sampling(sampling)
+    if min_distance is None:
+        min_px = max(1, int(round(0.6 / sampling))) if sampling else 2
+    else:
+        min_px = max(1, int(round(min_distance / sampling if sampling else min_distance)))
+    loaded = load_segmenter(model)
+    shape = tuple(getattr(image, "shape", np.shape(image)))
+    lazy = isinstance(image, np.memmap) or not isinstance(image, np.ndarray) and hasattr(image, "dask")
+    if len(shape) == 2 and (lazy or max(shape) > block) and not return_maps:
+        table = _find_in_blocks(image, sampling=sampling, model=loaded, threshold=threshold, min_px=min_px, block=block)
+    else:
+        maps = segment(image, sampling=sampling, model=loaded)
+        table = peaks_to_table(
+            maps["mask"], denoised=maps["denoised"], sampling=sampling, threshold=threshold, min_distance=min_px
+        )
+    if not len(table):
+        warnings.warn(
+            "find_atoms: no atom found (no crystal in the frame, or a frame unlike the simulated HAADF-STEM and "
+            "HRTEM images the network knows: check the sampling and the contrast)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return (table, maps) if return_maps else table
+
+
+def _find_in_blocks(image, *, sampling, model, threshold, min_px, block) -> pd.DataFrame:
+    from ..utils import progress_bar
+
+    h, w = image.shape
+    if len(np.shape(image)) != 2:
+        raise ValueError(f"expected one 2D frame, got shape {np.shape(image)}")
+    stats = _statistics(image)
+    margin = 64
+    starts = [(r, c) for r in range(0, h, block) for c in range(0, w, block)]
+    parts = []
+    for r, c in progress_bar(starts, desc="find_atoms blocks", unit="block", disable=len(starts) < 4):
+        r0, c0 = max(0, r - margin), max(0, c - margin)
+        r1, c1 = min(h, r + block + margin), min(w, c + block + margin)
+        piece = np.asarray(image[r0:r1, c0:c1], np.float32)
+        maps = segment(piece, sampling=sampling, model=model, stats=stats)
+        t = peaks_to_table(maps["mask"], denoised=maps["denoised"], threshold=threshold, min_distance=min_px)
+        t["x"] += c0
+        t["y"] += r0
+        own = (t.y >= r - 0.5) & (t.y < min(h, r + block) - 0.5) & (t.x >= c - 0.5) & (t.x < min(w, c + block) - 0.5)
+        parts.append(t[own])
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["x", "y", "confidence"])
+    if sampling is not None:
+        table.insert(2, "x_A", table.x * sampling)
+        table.insert(3, "y_A", table.y * sampling)
+    return table

@@ -1,0 +1,224 @@
+"""atomtools.localize: input handling, positions, blocks, the shipped segmenter, the baseline, training, the CLI."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from atomtools.cli import main
+from atomtools.localize import (
+    SegmenterConfig,
+    as_grey,
+    evaluation,
+    find_atoms,
+    gaussian_fit_atoms,
+    load_library,
+    load_segmenter,
+    normalize_frame,
+    peaks_to_table,
+    segment,
+    train_segmenter,
+)
+from atomtools.models import UNet, UNetConfig, load_model, save_model
+from atomtools.simulation import library as lib
+
+HELD_OUT = lib.LibraryConfig(
+    shape=(192, 192), hrtem_fraction=0.0, blank_fraction=0.0, region_fraction=0.0, crystals=lib.HELD_OUT_CRYSTALS
+)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_segmenter("pretrained")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(heads=(1, 1, 1), width=4, depth=2))
+    path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
+    save_model(path, net, metadata={"task": "atom-segmentation"})
+    return load_segmenter(path)
+
+
+def test_as_grey_converts_what_it_can_and_refuses_colour():
+    grey = np.arange(32 * 32, dtype=np.uint16).reshape(32, 32)
+    assert as_grey(np.dstack([grey] * 3 + [np.full_like(grey, 255)])).shape == (32, 32)
+    assert as_grey(grey).dtype == np.float32 and as_grey(grey).max() == grey.max()
+    with pytest.raises(ValueError, match="colour image"):
+        as_grey(np.dstack([grey, grey // 2, grey]), name="x.png")
+    with pytest.raises(ValueError, match="too small"):
+        as_grey(np.ones((8, 8)))
+    with pytest.raises(ValueError, match="2D frame"):
+        as_grey(np.ones((3, 32, 32)))
+
+
+def test_normalization_ignores_gain_offset_and_refuses_flat_frames():
+    rng = np.random.default_rng(0)
+    image = rng.poisson(20, (64, 64)).astype(np.float32)
+    a, _ = normalize_frame(image)
+    b, _ = normalize_frame(7.5 * image - 300)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    with pytest.raises(ValueError, match="constant"):
+        normalize_frame(np.ones((64, 64)))
+    with pytest.raises(ValueError, match="NaN"):
+        normalize_frame(np.full((64, 64), np.nan))
+
+
+def test_peaks_are_refined_below_a_pixel():
+    from atomtools.simulation.stem import splat_gaussians
+
+    rng = np.random.default_rng(1)
+    rc = rng.uniform(8, 56, (12, 2))
+    rc = rc[np.min(np.linalg.norm(rc[:, None] - rc[None], axis=-1) + 99 * np.eye(12), axis=1) > 6]
+    table = peaks_to_table(splat_gaussians((64, 64), rc, sigma=1.3), sampling=0.1)
+    found = table[["y", "x"]].to_numpy()
+    d = np.min(np.linalg.norm(found[:, None] - rc[None], axis=-1), axis=0)
+    assert len(table) == len(rc) and d.max() < 0.02
+    assert np.allclose(table.x_A, table.x * 0.1)
+
+
+def test_blocks_give_the_same_atoms_as_the_whole_frame(tiny, tmp_path):
+    item = lib.library_item(0, replace(HELD_OUT, shape=(320, 320)), 3)
+    frame = item["noisy"][0]
+    whole = find_atoms(frame, model=tiny, threshold=0.0)
+    path = tmp_path / "frame.npy"
+    np.save(path, frame)
+    blocks = find_atoms(np.load(path, mmap_mode="r"), model=tiny, threshold=0.0, block=128)
+    # tiles see other neighbourhoods at their borders: nearly every atom agrees to well below a pixel
+    d = np.min(
+        np.linalg.norm(blocks[["x", "y"]].to_numpy()[:, None] - whole[["x", "y"]].to_numpy()[None], axis=-1), axis=1
+    )
+    assert abs(len(blocks) - len(whole)) <= 0.05 * len(whole) and np.mean(d < 0.5) > 0.9
+
+
+def test_a_weights_file_for_another_task_is_refused(tmp_path):
+    path = tmp_path / "other.pt"
+    save_model(path, UNet(UNetConfig(heads=(1,), width=4, depth=2)), metadata={"task": "tomogram refinement"})
+    with pytest.raises(ValueError, match="not atom segmentation"):
+        load_segmenter(path)
+
+
+@pytest.mark.parametrize("dose", [2e4, 1e6])
+def test_shipped_segmenter_finds_atoms_of_crystals_it_never_saw(shipped, dose):
+    cfg = replace(HELD_OUT, stem_dose=(dose, dose))
+    scores = []
+    for i in range(3):  # GaN, MgO and W
+        item = lib.library_item(i, replace(cfg, crystals=(lib.HELD_OUT_CRYSTALS[i],)), 11)
+        s = item["images"][0]["sampling"]
+        table = find_atoms(item["noisy"][0], sampling=s, model=shipped)
+        scores.append(
+            evaluation.score_atoms(table[["x", "y"]].to_numpy(), item["positions"][:, :2], shape=(192, 192), sampling=s)
+        )
+    tp, fp, fn = (sum(sc[k] for sc in scores) for k in ("tp", "fp", "fn"))
+    assert 2 * tp / (2 * tp + fp + fn) > 0.9
+    err = np.concatenate([sc["errors"] for sc in scores])
+    assert np.sqrt(np.mean(np.var(err, axis=0))) * 100 < 15.0  # pm
+
+
+def test_shipped_segmenter_denoises(shipped):
+    item = lib.library_item(1, replace(HELD_OUT, stem_dose=(2e4, 2e4)), 12)
+    noisy, clean = item["noisy"][0], item["clean"][0]
+    maps = segment(noisy, sampling=item["images"][0]["sampling"], model=shipped)
+    assert maps["mask"].min() >= 0 and maps["mask"].max() <= 1
+    assert np.mean((maps["denoised"] - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
+
+
+def test_a_frame_without_crystal_gives_no_atoms_and_says_so(shipped):
+    noise = np.random.default_rng(0).poisson(50.0, (256, 256)).astype(np.float32)
+    with pytest.warns(UserWarning, match="no atom found"):
+        table = find_atoms(noise, sampling=0.1, model=shipped)
+    assert len(table) == 0
+
+
+def test_resampling_keeps_positions_in_the_frames_pixels(shipped):
+    item = lib.library_item(0, replace(HELD_OUT, sampling=(0.05, 0.05), stem_dose=(1e6, 1e6)), 13)
+    table = find_atoms(item["noisy"][0], sampling=0.05, model=shipped)  # finer than trained: resampled and back
+    sc = evaluation.score_atoms(table[["x", "y"]].to_numpy(), item["positions"][:, :2], shape=(192, 192), sampling=0.05)
+    assert sc["tp"] > 0.85 * (sc["tp"] + sc["fn"])
+
+
+def test_gaussian_fitting_baseline_locates_atoms():
+    item = lib.library_item(1, replace(HELD_OUT, stem_dose=(1e6, 1e6)), 14)
+    s = item["images"][0]["sampling"]
+    table = gaussian_fit_atoms(item["noisy"][0], sampling=s)
+    sc = evaluation.score_atoms(table[["x", "y"]].to_numpy(), item["positions"][:, :2], shape=(192, 192), sampling=s)
+    assert sc["tp"] > 0.8 * (sc["tp"] + sc["fn"]) and {"x_A", "y_A", "intensity"} <= set(table)
+
+
+def test_summarize_pools_errors_per_method_and_dose():
+    rows = pd.DataFrame(
+        [
+            {
+                "method": "a",
+                "dose": 1.0,
+                "tp": 2,
+                "fp": 0,
+                "fn": 0,
+                "errors": np.array([[0.01, 0.0], [-0.01, 0.0]]),
+                "seconds": 1.0,
+            },
+            {"method": "a", "dose": 1.0, "tp": 1, "fp": 1, "fn": 1, "errors": np.array([[0.0, 0.0]]), "seconds": 3.0},
+        ]
+    )
+    s = evaluation.summarize(rows).iloc[0]
+    assert s.f1 == pytest.approx(6 / 8) and s.seconds == 2.0
+    assert s.precision_pm == pytest.approx(np.sqrt(np.mean(np.var([[1, 0], [-1, 0], [0, 0]], axis=0))))
+
+
+def test_training_writes_weights_and_resumes_nothing_behind(tmp_path):
+    store = lib.make_library(
+        tmp_path / "lib.zarr",
+        replace(HELD_OUT, shape=(64, 64)),
+        n_images=4,
+        seed=0,
+        scheduler="synchronous",
+        progress=False,
+    )
+    library = load_library(store)
+    assert library["noisy"].shape == (4, 64, 64) and len(library["positions"]) == 4
+    config = SegmenterConfig(steps=3, batch_size=2, crop=64, width=4, depth=2, validation=1, validate_every=3)
+    out, history = train_segmenter(library, config, out=tmp_path / "seg.pt", progress=False)
+    net, meta = load_model(out)
+    assert meta["task"] == "atom-segmentation" and len(history) == 3 and "val_f1" in history[-1]
+    assert not (tmp_path / "seg.ckpt").exists() and (tmp_path / "seg.csv").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        find_atoms(library["noisy"][0], model=out)  # a trained file is a model
+
+
+def test_atoms_cli_writes_a_table_and_an_overlay(tmp_path, capsys, shipped):
+    item = lib.library_item(2, replace(HELD_OUT, sampling=(0.1, 0.1), stem_dose=(1e6, 1e6)), 15)
+    img = item["noisy"][0]
+    png = tmp_path / "frame.png"
+    Image.fromarray(np.round(img / img.max() * 255).astype(np.uint8)).save(png)
+    assert main(["atoms", str(png), "--sampling", "0.1", "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "frame_atoms.csv")
+    assert {"x", "y", "x_A", "y_A", "confidence", "intensity", "frame"} <= set(table) and len(table) > 20
+    assert (tmp_path / "out" / "frame_atoms.png").exists()
+    assert "atoms (0.1 Å/px)" in capsys.readouterr().out
+    colour = np.dstack(
+        [np.asarray(Image.open(png)), np.zeros_like(np.asarray(Image.open(png))), np.asarray(Image.open(png))]
+    )
+    Image.fromarray(colour.astype(np.uint8)).save(tmp_path / "colour.png")
+    assert main(["atoms", str(tmp_path / "colour.png"), "--out", str(tmp_path / "out")]) == 2
+    assert "colour" in capsys.readouterr().err
+
+
+def test_library_cli_regenerates_a_library(tmp_path, capsys):
+    out = tmp_path / "lib.zarr"
+    args = ["library", str(out), "--n-images", "2", "--size", "48", "--seed", "3", "--scheduler", "synchronous"]
+    assert main(args) == 0
+    from atomtools.storage import open_dataset
+
+    ds = open_dataset(out)
+    assert len(ds) == 2 and ds.attrs["seed"] == 3
+    np.testing.assert_array_equal(
+        np.asarray(ds.noisy[0]), lib.library_item(0, lib.LibraryConfig(shape=(48, 48)), 3)["noisy"][0]
+    )
