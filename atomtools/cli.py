@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     atoms.add_argument("--frames", default=None, help="frames of a series: START:STOP (STOP excluded), default all")
     atoms.add_argument("--model", default="pretrained", help="segmenter weights (default: the shipped one)")
     atoms.add_argument("--threshold", type=float, default=0.3, help="least segmentation peak of an atom (default 0.3)")
+    atoms.add_argument(
+        "--contrast",
+        choices=["bright", "dark"],
+        default="bright",
+        help="atoms brighter than the background (HAADF, default) or darker (ABF, bright field)",
+    )
     atoms.add_argument("--baseline", action="store_true", help="also fit 2D Gaussians (atomap) and write their table")
     atoms.add_argument("--denoised", action="store_true", help="also write the denoised frame (.npy)")
     atoms.add_argument(
@@ -235,13 +241,15 @@ def _atoms(args) -> int:
             small = frame.shape[0] * frame.shape[1] <= 2048**2
             if small:
                 frame = np.asarray(frame, np.float32)
-            table = find_atoms(frame, sampling=frames.sampling, model=model, threshold=args.threshold)
+            table = find_atoms(
+                frame, sampling=frames.sampling, model=model, threshold=args.threshold, contrast=args.contrast
+            )
             tables.append(table.assign(frame=k))
             if args.baseline and small:
                 base = gaussian_fit_atoms(frame, sampling=frames.sampling)
                 write_text(out / f"{stem}_{k}_gaussian_fit.csv", base.assign(frame=k).to_csv(index=False))
             if k == 0 and small:
-                maps = segment(frame, sampling=frames.sampling, model=model)
+                maps = segment(frame, sampling=frames.sampling, model=model, contrast=args.contrast)
                 fig = plotting.atoms_figure(frame, maps, table, title=f"{stem}: {len(table)} atoms")
                 plotting.save(fig, out, f"{stem}_atoms")
                 import matplotlib.pyplot as plt

@@ -174,6 +174,7 @@ def segment(
     model="pretrained",
     tile: int | None = None,
     stats: tuple[float, float] | None = None,
+    contrast: str = "bright",
 ) -> dict[str, np.ndarray]:
     """The network's maps of one frame: atom mask, denoised and deblurred images.
 
@@ -190,6 +191,10 @@ def segment(
         Tile size [px] (default :func:`atomtools.inference.auto_tile`).
     stats : (float, float), optional
         Normalization (:func:`normalize_frame`); default from this frame.
+    contrast : {"bright", "dark"}
+        Atoms brighter than the background (HAADF, most HRTEM at negative Cs) or darker
+        (annular or plain bright field, HRTEM at positive Cs): a dark frame is inverted
+        for the network and the denoised and deblurred maps inverted back.
 
     Returns
     -------
@@ -200,11 +205,15 @@ def segment(
     from ..core.imaging import check_sampling
     from ..inference import Regression, predict_tiled
 
+    if contrast not in ("bright", "dark"):
+        raise ValueError(f"contrast must be 'bright' (atoms brighter than the background) or 'dark', got {contrast!r}")
     frame = as_grey(image)
     if sampling is not None:
         sampling = check_sampling(sampling)
     net, meta = load_segmenter(model)
     x, (offset, scale) = normalize_frame(frame, stats=stats)
+    if contrast == "dark":  # 1 - x = (frame - (offset + scale)) / -scale: the darkest atoms go to 1
+        x, offset, scale = (1.0 - x).astype(np.float32), offset + scale, -scale
     factor = _resample_plan(sampling, frame.shape)
     small = _zoom(x, factor)
     multiple = int(meta.get("config", {}).get("stem", 1)) * 2 ** int(meta.get("config", {}).get("depth", 3))
@@ -302,6 +311,7 @@ def find_atoms(
     min_distance: float | None = None,
     block: int = BLOCK,
     return_maps: bool = False,
+    contrast: str = "bright",
 ):
     """Table of atom (column) positions in one frame, with confidence and intensity.
 
@@ -325,6 +335,9 @@ def find_atoms(
         Block size for large frames [px].
     return_maps : bool
         Also return :func:`segment`'s maps (not for block-processed frames).
+    contrast : {"bright", "dark"}
+        Atoms brighter (HAADF) or darker (ABF, bright field) than the background
+        (:func:`segment`).
 
     Returns
     -------
@@ -350,9 +363,11 @@ def find_atoms(
     shape = tuple(getattr(image, "shape", np.shape(image)))
     lazy = isinstance(image, np.memmap) or not isinstance(image, np.ndarray) and hasattr(image, "dask")
     if len(shape) == 2 and (lazy or max(shape) > block) and not return_maps:
-        table = _find_in_blocks(image, sampling=sampling, model=loaded, threshold=threshold, min_px=min_px, block=block)
+        table = _find_in_blocks(
+            image, sampling=sampling, model=loaded, threshold=threshold, min_px=min_px, block=block, contrast=contrast
+        )
     else:
-        maps = segment(image, sampling=sampling, model=loaded)
+        maps = segment(image, sampling=sampling, model=loaded, contrast=contrast)
         table = peaks_to_table(
             maps["mask"], denoised=maps["denoised"], sampling=sampling, threshold=threshold, min_distance=min_px
         )
@@ -366,7 +381,7 @@ def find_atoms(
     return (table, maps) if return_maps else table
 
 
-def _find_in_blocks(image, *, sampling, model, threshold, min_px, block) -> pd.DataFrame:
+def _find_in_blocks(image, *, sampling, model, threshold, min_px, block, contrast="bright") -> pd.DataFrame:
     from ..utils import progress_bar
 
     h, w = image.shape
@@ -380,7 +395,7 @@ def _find_in_blocks(image, *, sampling, model, threshold, min_px, block) -> pd.D
         r0, c0 = max(0, r - margin), max(0, c - margin)
         r1, c1 = min(h, r + block + margin), min(w, c + block + margin)
         piece = np.asarray(image[r0:r1, c0:c1], np.float32)
-        maps = segment(piece, sampling=sampling, model=model, stats=stats)
+        maps = segment(piece, sampling=sampling, model=model, stats=stats, contrast=contrast)
         t = peaks_to_table(maps["mask"], denoised=maps["denoised"], threshold=threshold, min_distance=min_px)
         t["x"] += c0
         t["y"] += r0

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 OUT = Path(__file__).with_name("stem_check.json")
-SAMPLING = 0.25  # scan step [Å]
+SAMPLING = 0.35  # scan step [Å]
 CASES = [("Si", 5.431, "diamond"), ("Au", 4.078, "fcc")]
-LAYERS = {"Si": (4, 16), "Au": (4, 16)}  # (110) cells along the beam: a / sqrt(2) each
+LAYERS = {"Si": (4, 10), "Au": (4, 10)}  # (110) cells along the beam: a / sqrt(2) each
 
 
 def cell(symbol: str, a: float, structure: str, layers: int):
