@@ -312,6 +312,7 @@ def find_atoms(
     block: int = BLOCK,
     return_maps: bool = False,
     contrast: str = "bright",
+    min_structure: float = 1.2,
 ):
     """Table of atom (column) positions in one frame, with confidence and intensity.
 
@@ -338,6 +339,11 @@ def find_atoms(
     contrast : {"bright", "dark"}
         Atoms brighter (HAADF) or darker (ABF, bright field) than the background
         (:func:`segment`).
+    min_structure : float
+        An atom is kept where the frame holds more than shot noise: the local power of
+        atomic-scale contrast over what the frame's own white-noise level puts there
+        (:func:`atomtools.core.imaging.structure_map`, 1 for noise alone; pure Poisson
+        frames stay below 1.12) is at least this. 0 keeps every peak of the mask.
 
     Returns
     -------
@@ -364,13 +370,21 @@ def find_atoms(
     lazy = isinstance(image, np.memmap) or not isinstance(image, np.ndarray) and hasattr(image, "dask")
     if len(shape) == 2 and (lazy or max(shape) > block) and not return_maps:
         table = _find_in_blocks(
-            image, sampling=sampling, model=loaded, threshold=threshold, min_px=min_px, block=block, contrast=contrast
+            image,
+            sampling=sampling,
+            model=loaded,
+            threshold=threshold,
+            min_px=min_px,
+            block=block,
+            contrast=contrast,
+            min_structure=min_structure,
         )
     else:
         maps = segment(image, sampling=sampling, model=loaded, contrast=contrast)
         table = peaks_to_table(
             maps["mask"], denoised=maps["denoised"], sampling=sampling, threshold=threshold, min_distance=min_px
         )
+        table = _keep_structure(table, as_grey(image), sampling, min_structure)
     if not len(table):
         warnings.warn(
             "find_atoms: no atom found (no crystal in the frame, or a frame unlike the simulated HAADF-STEM and "
@@ -381,7 +395,23 @@ def find_atoms(
     return (table, maps) if return_maps else table
 
 
-def _find_in_blocks(image, *, sampling, model, threshold, min_px, block, contrast="bright") -> pd.DataFrame:
+def _keep_structure(table: pd.DataFrame, frame: np.ndarray, sampling: float | None, least: float) -> pd.DataFrame:
+    """The atoms of ``table`` where :func:`structure_map` of ``frame`` reaches ``least`` (noise alone: about 1)."""
+    from ..core.imaging import structure_map
+
+    if not len(table) or least <= 0:
+        return table
+    ratio = structure_map(frame, sampling or 0.1)  # unknown sampling: the library's middle
+    if ratio is None:  # too coarse a sampling for a noise band: nothing to test against
+        return table
+    rows = np.clip(np.round(table.y.to_numpy()).astype(int), 0, frame.shape[0] - 1)
+    cols = np.clip(np.round(table.x.to_numpy()).astype(int), 0, frame.shape[1] - 1)
+    return table[ratio[rows, cols] >= least].reset_index(drop=True)
+
+
+def _find_in_blocks(
+    image, *, sampling, model, threshold, min_px, block, contrast="bright", min_structure=0.0
+) -> pd.DataFrame:
     from ..utils import progress_bar
 
     h, w = image.shape
@@ -397,6 +427,7 @@ def _find_in_blocks(image, *, sampling, model, threshold, min_px, block, contras
         piece = np.asarray(image[r0:r1, c0:c1], np.float32)
         maps = segment(piece, sampling=sampling, model=model, stats=stats, contrast=contrast)
         t = peaks_to_table(maps["mask"], denoised=maps["denoised"], threshold=threshold, min_distance=min_px)
+        t = _keep_structure(t, piece, sampling, min_structure)
         t["x"] += c0
         t["y"] += r0
         own = (t.y >= r - 0.5) & (t.y < min(h, r + block) - 0.5) & (t.x >= c - 0.5) & (t.x < min(w, c + block) - 0.5)

@@ -322,7 +322,8 @@ def segmenter_card(path: str | Path, *, measured: str = "") -> str:
     limits = (
         "Simulated crystals only: no grain boundaries, dislocations, amorphous-crystal interfaces or beam damage in "
         "training. Columns carrying less than 15 % of the brightest column's HAADF scattering (O beside Ce, N beside "
-        "Ga) are not atoms to it. ABF, iDPC and annular bright-field contrast were not trained. Pixel sizes outside "
+        "Ga) are not atoms to it. ABF, bright-field and iDPC contrast were not trained (`contrast='dark'` "
+        "inverts an ABF or bright-field frame for it; checked on one real ABF frame). Pixel sizes outside "
         "0.06-0.2 Å are resampled when the sampling is given; without it the frame is taken as it is. HRTEM "
         "positions are those of the projected columns, whatever the defocus makes of their contrast: trained on "
         "only 15 % of the library, they are less certain than HAADF ones."

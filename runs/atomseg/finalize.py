@@ -48,6 +48,8 @@ def main() -> None:
         warnings.simplefilter("ignore", UserWarning)
         summary = evaluation.summarize(evaluation.evaluate(frames, methods))
     table = summary.pivot_table(index="dose", columns="method", values=["f1", "precision_pm"]).round(3)
+    table.columns = [f"{'F1' if k == 'f1' else 'precision [pm]'}, {m}" for k, m in table.columns]
+    table.index.name = "dose [e/Å²]"
     print(table)
     _, meta = load_model(WEIGHTS)
     val = ", ".join(f"{k} {v:.3f}" for k, v in meta.get("validation", {}).items())
