@@ -9,6 +9,7 @@ are fitted on held-out structures, as for CeO2.
 
     python runs/unet_au/run.py data       # simulate results/runs/au/train.zarr (deterministic, resumes)
     python runs/unet_au/run.py train      # train or resume; writes atomtools/weights/unet_au.pt and its card
+    python runs/unet_au/run.py ship       # its sha256 and size in data_manifest.yml
 """
 
 from __future__ import annotations
@@ -65,7 +66,43 @@ def train() -> None:
     print(result["validation"], result["temperature"])
 
 
+ENTRY = (
+    "  - name: unet-au\n"
+    "    file: weights/unet_au.pt\n"
+    "    url: https://github.com/atomtools/atomtools/raw/main/atomtools/weights/unet_au.pt\n"
+    "    shipped: atomtools/weights/unet_au.pt\n"
+    "    sha256: {sha}\n"
+    "    size: {size}\n"
+    "    kind: weights\n"
+    "    licence: GPL-3.0-or-later\n"
+    '    citation: "atomtools (this repository), model card atomtools/weights/unet_au.md; '
+    'method after M. Leibovich et al., arXiv:2601.17046 (2026)"\n'
+    "    description: >-\n"
+    "      Pretrained U-Net that counts Au atoms per column in HRTEM images of Au nanoparticles seen along [110]\n"
+    "      (0.16 Å/px, 300 kV), fine-tuned from the CeO2 network on {n:,} abTEM simulations; ships with the code\n"
+    "      (model card beside it).\n"
+    "    notebooks: [02_train_unet, 04_evaluate]\n"
+)
+
+
+def ship() -> None:
+    """Write (or refresh) the weights' entry in data_manifest.yml, after unet-ceo2's."""
+    import hashlib
+    import re
+
+    from atomtools.models import load_model
+    from atomtools.utils import write_text
+
+    manifest = ROOT / "data_manifest.yml"
+    data = WEIGHTS.read_bytes()
+    _, meta = load_model(WEIGHTS)
+    entry = ENTRY.format(sha=hashlib.sha256(data).hexdigest(), size=len(data), n=meta["dataset"]["n_images"])
+    text = re.sub(r"  - name: unet-au\n(    .*\n|      .*\n)*", "", manifest.read_text())
+    anchor = "  - name: tomo-inpaint\n"
+    write_text(manifest, text.replace(anchor, entry + anchor, 1))
+
+
 if __name__ == "__main__":
-    steps = sys.argv[1:] or ["data", "train"]
+    steps = sys.argv[1:] or ["data", "train", "ship"]
     for step in steps:
-        {"data": data, "train": train}[step]()
+        {"data": data, "train": train, "ship": ship}[step]()
