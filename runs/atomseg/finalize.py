@@ -1,6 +1,6 @@
 """After runs/atomseg/run.py: measure the shipped segmenter on held-out crystals, write its card and manifest entry.
 
-    python runs/atomseg/finalize.py     # atomtools/weights/atomseg.md, the atomseg entry of data_manifest.yml
+python runs/atomseg/finalize.py     # atomtools/weights/atomseg.md, the atomseg entry of data_manifest.yml
 """
 
 from __future__ import annotations
@@ -23,12 +23,19 @@ ENTRY = """  - name: atomseg
     size: {size}
     kind: weights
     licence: GPL-3.0-or-later
-    citation: "atomtools (this repository), model card atomtools/weights/atomseg.md; method after R. Lin, R. Zhang, C. Wang, X.-Q. Yang, H. L. Xin, Sci. Rep. 11, 5386 (2021)"
+    citation: "{citation}"
     description: >-
       Pretrained atom segmenter (U-Net: atom mask, denoised and deblurred heads) for HAADF-STEM and HRTEM images of
-      any crystal, trained on {n} images of the simulated atom-segmentation library; ships with the code (model card beside it).
+      any crystal, trained on {n} images of the simulated atom-segmentation library; ships with the code (model
+      card beside it).
     notebooks: [06_atom_segmentation]
 """
+
+
+CITATION = (
+    "atomtools (this repository), model card atomtools/weights/atomseg.md; method after R. Lin, R. Zhang, C. Wang, "
+    "X.-Q. Yang, H. L. Xin, Sci. Rep. 11, 5386 (2021)"
+)
 
 
 def main() -> None:
@@ -60,11 +67,14 @@ def main() -> None:
         "within 0.5 Å; precision = standard deviation of the position error per axis, pooled, in pm), against "
         "atomap's 2D Gaussian fitting on the same frames:\n\n"
         + pd.DataFrame(table).to_markdown()
-        + "\n\nMade with `python runs/atomseg/run.py` then `python runs/atomseg/finalize.py` on a 2-core CPU (torch 2.13.0)."
+        + "\n\nMade with `python runs/atomseg/run.py` then `python runs/atomseg/finalize.py` on a 2-core CPU "
+        "(torch 2.13.0)."
     )
     write_text(WEIGHTS.with_suffix(".md"), segmenter_card(WEIGHTS, measured=measured))
     data = WEIGHTS.read_bytes()
-    entry = ENTRY.format(sha=hashlib.sha256(data).hexdigest(), size=len(data), n=meta.get("library_images"))
+    entry = ENTRY.format(
+        sha=hashlib.sha256(data).hexdigest(), size=len(data), n=meta.get("library_images"), citation=CITATION
+    )
     text = MANIFEST.read_text()
     text = re.sub(r"  - name: atomseg\n(    .*\n|      .*\n)*", "", text)
     anchor = "  - name: atomsegnet-si110\n"
