@@ -58,9 +58,9 @@ def as_grey(image, *, name: str = "image") -> np.ndarray:
 
     Examples
     --------
-    >>> rgb = np.dstack([np.arange(64.0).reshape(8, 8)] * 3)
+    >>> rgb = np.dstack([np.arange(256.0).reshape(16, 16)] * 3)
     >>> as_grey(rgb).shape
-    (8, 8)
+    (16, 16)
     """
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
@@ -108,9 +108,13 @@ def normalize_frame(image, *, stats: tuple[float, float] | None = None) -> tuple
 
     Examples
     --------
-    >>> x, (offset, scale) = normalize_frame(np.linspace(0, 100, 64 * 64).reshape(64, 64))
-    >>> round(float(np.percentile(x, 1)), 2), round(float(np.percentile(x, 99.5)), 2)
-    (0.0, 1.0)
+    >>> frame = np.linspace(0, 100, 64 * 64).reshape(64, 64)
+    >>> a, _ = normalize_frame(frame)
+    >>> b, _ = normalize_frame(7.3 * frame + 20.0)  # another gain and offset: the same input
+    >>> bool(np.allclose(a, b, atol=1e-5))
+    True
+    >>> bool(abs(np.percentile(a, 1)) < 0.05 and abs(np.percentile(a, 99.5) - 1) < 0.05)
+    True
     """
     offset, scale = stats if stats is not None else _statistics(image)
     return ((np.asarray(image, np.float32) - offset) / scale).astype(np.float32), (offset, scale)
