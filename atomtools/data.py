@@ -23,6 +23,7 @@ place only after the hash matches.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ __all__ = [
     "sha256",
     "markdown_table",
     "replace_readme_table",
+    "ship_weights",
 ]
 
 _REQUIRED = ("name", "file", "url", "sha256", "size", "kind", "licence", "citation", "description", "notebooks")
@@ -309,3 +311,81 @@ def replace_readme_table(readme: str, table: str) -> str:
     head, rest = readme.split(_START, 1)
     _, tail = rest.split(_END, 1)
     return f"{head}{_START}\n{table}\n{_END}{tail}"
+
+
+def ship_weights(
+    name: str,
+    weights: str | Path,
+    *,
+    citation: str,
+    description: str,
+    notebooks: list[str],
+    before: str | None = None,
+    manifest: str | Path | None = None,
+) -> ManifestEntry:
+    """Write (or refresh) the manifest entry of weights shipped inside the repository.
+
+    The entry gets the file's sha256 and size, its path in the repository (``shipped``)
+    and its canonical URL on the repository's main branch; an entry of that name is
+    replaced where it stands, a new one goes before ``before`` (or at the end). The
+    manifest is written atomically and read back, so a malformed entry fails here.
+
+    Parameters
+    ----------
+    name : str
+        Manifest name (``"atomseg"``, ``"unet-au"``).
+    weights : str or Path
+        The weights file, inside the repository.
+    citation, description : str
+        What to cite; what the file is (folded over lines of the manifest).
+    notebooks : list of str
+        Notebooks that use it.
+    before : str, optional
+        Name of the entry a new one is placed before.
+    manifest : str or Path, optional
+        The manifest (default :func:`manifest_path`).
+
+    Returns
+    -------
+    ManifestEntry
+        The entry as the manifest now reads.
+    """
+    import re
+    import textwrap
+
+    from .utils import write_text
+
+    path = Path(manifest) if manifest is not None else manifest_path()
+    weights = Path(weights).resolve()
+    try:
+        relative = weights.relative_to(path.resolve().parent).as_posix()
+    except ValueError:
+        where = path.resolve().parent
+        raise ValueError(f"{weights} is not inside {where}: only weights shipped there get an entry") from None
+    data = weights.read_bytes()
+    indent = " " * 6
+    folded = textwrap.fill(" ".join(description.split()), width=110, initial_indent=indent, subsequent_indent=indent)
+    text = (
+        f"  - name: {name}\n"
+        f"    file: weights/{weights.name}\n"
+        f"    url: https://github.com/atomtools/atomtools/raw/main/{relative}\n"
+        f"    shipped: {relative}\n"
+        f"    sha256: {hashlib.sha256(data).hexdigest()}\n"
+        f"    size: {len(data)}\n"
+        "    kind: weights\n"
+        "    licence: GPL-3.0-or-later\n"
+        f"    citation: {json.dumps(citation, ensure_ascii=False)}\n"
+        "    description: >-\n"
+        f"{folded}\n"
+        f"    notebooks: [{', '.join(notebooks)}]\n"
+    )
+    current = path.read_text(encoding="utf-8")
+    pattern = re.compile(rf"^  - name: {re.escape(name)}\n(?:(?:    |      ).*\n)*", re.MULTILINE)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _: text, current, count=1)
+    elif before is not None and f"  - name: {before}\n" in current:
+        updated = current.replace(f"  - name: {before}\n", text + f"  - name: {before}\n", 1)
+    else:
+        updated = current.rstrip("\n") + "\n" + text
+    write_text(path, updated)
+    return load_manifest(path)[name]

@@ -453,10 +453,15 @@ def pretrained_unet(material: str | None = None) -> str:
     >>> pretrained_unet("CeO2"), pretrained_unet("Cu")
     ('unet-ceo2', 'unet-ceo2')
     """
+    return _own_unet(material) or "unet-ceo2"
+
+
+def _own_unet(material: str | None) -> str | None:
+    """The manifest name of the U-Net shipped for this very material, or None."""
     from .data import load_manifest
 
     name = f"unet-{(material or DEFAULT_MATERIAL).lower()}"
-    return name if name in load_manifest() else "unet-ceo2"
+    return name if name in load_manifest() else None
 
 
 def unet_weights(weights: str | None, *, trained: str | Path, material: str | None = None) -> str:
@@ -480,12 +485,11 @@ def unet_weights(weights: str | None, *, trained: str | Path, material: str | No
 
     if weights is not None and weights != "pretrained":
         return str(weights)
-    shipped = pretrained_unet(material)
-    own = shipped == f"unet-{(material or DEFAULT_MATERIAL).lower()}"
     if weights is None and Path(trained).exists():
         return str(trained)
+    own = _own_unet(material)
     if own:
-        return str(fetch(shipped))
+        return str(fetch(own))
     raise ValueError(
         f"no weights for {material}: none were trained at {trained} and none ship with atomtools; run "
         "02_train_unet for it first (python -m atomtools reproduce --material ...), or pass weights=PATH"

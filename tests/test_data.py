@@ -184,3 +184,34 @@ def test_cli_data_commands(tmp_path, serve, monkeypatch, capsys):
 
 def test_repository_manifest_is_the_one_in_use():
     assert data.manifest_path() == REPO / "data_manifest.yml"
+
+
+def test_ship_weights_writes_replaces_and_places_an_entry(tmp_path):
+    from atomtools.data import ship_weights
+
+    manifest = tmp_path / "data_manifest.yml"
+    manifest.write_text((Path(data.manifest_path())).read_text(encoding="utf-8"), encoding="utf-8")
+    weights = tmp_path / "atomtools" / "weights" / "new.pt"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"first")
+    names = list(data.load_manifest(manifest))
+    e = ship_weights(
+        "new-net",
+        weights,
+        citation='a "quoted" work',
+        description="A net. " * 40,
+        notebooks=["06_x"],
+        before=names[1],
+        manifest=manifest,
+    )
+    assert e.sha256 == hashlib.sha256(b"first").hexdigest() and e.size == 5 and e.citation == 'a "quoted" work'
+    assert e.shipped == "atomtools/weights/new.pt" and e.file == "weights/new.pt" and e.notebooks == ("06_x",)
+    assert list(data.load_manifest(manifest)) == [names[0], "new-net", *names[1:]]
+    weights.write_bytes(b"second")  # retrained: the entry is refreshed where it stands, nothing else moves
+    e = ship_weights("new-net", weights, citation="c", description="d", notebooks=["06_x"], manifest=manifest)
+    assert e.sha256 == hashlib.sha256(b"second").hexdigest() and e.description == "d"
+    assert list(data.load_manifest(manifest)) == [names[0], "new-net", *names[1:]]
+    outside = tmp_path.parent / "elsewhere.pt"
+    outside.write_bytes(b"x")
+    with pytest.raises(ValueError, match="only weights shipped"):
+        ship_weights("x", outside, citation="c", description="d", notebooks=[], manifest=manifest)

@@ -158,3 +158,19 @@ def test_reproduce_refuses_an_unknown_material_and_in_place_for_another(tmp_path
     assert main(args) == 2
     assert "committed notebooks" in capsys.readouterr().err
     assert not (tmp_path / "smoke").exists()
+
+
+def test_unet_weights_takes_the_given_then_the_trained_then_the_materials_own(tmp_path):
+    from atomtools import data
+    from atomtools.registry import pretrained_unet, unet_weights
+
+    trained = tmp_path / "unet.pt"
+    assert unet_weights("my.pt", trained=trained, material="Cu") == "my.pt"
+    with pytest.raises(
+        ValueError, match="no weights for Cu"
+    ):  # Cu has none of its own: CeO2's are a start, not an answer
+        unet_weights(None, trained=trained, material="Cu")
+    assert pretrained_unet("Cu") == "unet-ceo2" and pretrained_unet("Au") == "unet-au"
+    assert unet_weights("pretrained", trained=trained, material="Au") == str(data.fetch("unet-au"))
+    trained.write_bytes(b"")
+    assert unet_weights(None, trained=trained, material="Cu") == str(trained)

@@ -5,32 +5,18 @@ python runs/atomseg/finalize.py     # atomtools/weights/atomseg.md, the atomseg 
 
 from __future__ import annotations
 
-import hashlib
-import re
 import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WEIGHTS = ROOT / "atomtools" / "weights" / "atomseg.pt"
-MANIFEST = ROOT / "data_manifest.yml"
 DOSES = (5e3, 2e4, 1e5, 1e6)
 
-ENTRY = """  - name: atomseg
-    file: weights/atomseg.pt
-    url: https://github.com/atomtools/atomtools/raw/main/atomtools/weights/atomseg.pt
-    shipped: atomtools/weights/atomseg.pt
-    sha256: {sha}
-    size: {size}
-    kind: weights
-    licence: GPL-3.0-or-later
-    citation: "{citation}"
-    description: >-
-      Pretrained atom segmenter (U-Net: atom mask, denoised and deblurred heads) for HAADF-STEM and HRTEM images of
-      any crystal, trained on {n} images of the simulated atom-segmentation library; ships with the code (model
-      card beside it).
-    notebooks: [06_atom_segmentation]
-"""
-
+DESCRIPTION = (
+    "Pretrained atom segmenter (U-Net: atom mask, denoised and deblurred heads) for HAADF-STEM and HRTEM images of "
+    "any crystal, trained on {n} images of the simulated atom-segmentation library; ships with the code (model "
+    "card beside it)."
+)
 
 CITATION = (
     "atomtools (this repository), model card atomtools/weights/atomseg.md; method after R. Lin, R. Zhang, C. Wang, "
@@ -41,6 +27,7 @@ CITATION = (
 def main() -> None:
     import pandas as pd
 
+    from atomtools.data import ship_weights
     from atomtools.localize import evaluation, find_atoms, gaussian_fit_atoms, load_segmenter, segmenter_card
     from atomtools.models import load_model
     from atomtools.utils import write_text
@@ -71,14 +58,14 @@ def main() -> None:
         "(torch 2.13.0)."
     )
     write_text(WEIGHTS.with_suffix(".md"), segmenter_card(WEIGHTS, measured=measured))
-    data = WEIGHTS.read_bytes()
-    entry = ENTRY.format(
-        sha=hashlib.sha256(data).hexdigest(), size=len(data), n=meta.get("library_images"), citation=CITATION
+    ship_weights(
+        "atomseg",
+        WEIGHTS,
+        citation=CITATION,
+        description=DESCRIPTION.format(n=meta.get("library_images")),
+        notebooks=["06_atom_segmentation"],
+        before="atomsegnet-si110",
     )
-    text = MANIFEST.read_text()
-    text = re.sub(r"  - name: atomseg\n(    .*\n|      .*\n)*", "", text)
-    anchor = "  - name: atomsegnet-si110\n"
-    write_text(MANIFEST, text.replace(anchor, entry + anchor, 1))
     print("card and manifest written")
 
 

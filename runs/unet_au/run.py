@@ -66,40 +66,31 @@ def train() -> None:
     print(result["validation"], result["temperature"])
 
 
-ENTRY = (
-    "  - name: unet-au\n"
-    "    file: weights/unet_au.pt\n"
-    "    url: https://github.com/atomtools/atomtools/raw/main/atomtools/weights/unet_au.pt\n"
-    "    shipped: atomtools/weights/unet_au.pt\n"
-    "    sha256: {sha}\n"
-    "    size: {size}\n"
-    "    kind: weights\n"
-    "    licence: GPL-3.0-or-later\n"
-    '    citation: "atomtools (this repository), model card atomtools/weights/unet_au.md; '
-    'method after M. Leibovich et al., arXiv:2601.17046 (2026)"\n'
-    "    description: >-\n"
-    "      Pretrained U-Net that counts Au atoms per column in HRTEM images of Au nanoparticles seen along [110]\n"
-    "      (0.16 Å/px, 300 kV), fine-tuned from the CeO2 network on {n:,} abTEM simulations; ships with the code\n"
-    "      (model card beside it).\n"
-    "    notebooks: [02_train_unet, 04_evaluate]\n"
+CITATION = (
+    "atomtools (this repository), model card atomtools/weights/unet_au.md; "
+    "method after M. Leibovich et al., arXiv:2601.17046 (2026)"
+)
+DESCRIPTION = (
+    "Pretrained U-Net that counts Au atoms per column in HRTEM images of Au nanoparticles seen along [110] "
+    "(0.16 Å/px, 300 kV), fine-tuned from the CeO2 network on {n:,} abTEM simulations; ships with the code "
+    "(model card beside it)."
 )
 
 
 def ship() -> None:
     """Write (or refresh) the weights' entry in data_manifest.yml, after unet-ceo2's."""
-    import hashlib
-    import re
-
+    from atomtools.data import ship_weights
     from atomtools.models import load_model
-    from atomtools.utils import write_text
 
-    manifest = ROOT / "data_manifest.yml"
-    data = WEIGHTS.read_bytes()
     _, meta = load_model(WEIGHTS)
-    entry = ENTRY.format(sha=hashlib.sha256(data).hexdigest(), size=len(data), n=meta["dataset"]["n_images"])
-    text = re.sub(r"  - name: unet-au\n(    .*\n|      .*\n)*", "", manifest.read_text())
-    anchor = "  - name: tomo-inpaint\n"
-    write_text(manifest, text.replace(anchor, entry + anchor, 1))
+    ship_weights(
+        "unet-au",
+        WEIGHTS,
+        citation=CITATION,
+        description=DESCRIPTION.format(n=meta["dataset"]["n_images"]),
+        notebooks=["02_train_unet", "04_evaluate"],
+        before="tomo-inpaint",
+    )
 
 
 if __name__ == "__main__":
