@@ -183,10 +183,14 @@ def test_training_writes_weights_and_resumes_nothing_behind(tmp_path):
     )
     library = load_library(store)
     assert library["noisy"].shape == (4, 64, 64) and len(library["positions"]) == 4
-    config = SegmenterConfig(steps=3, batch_size=2, crop=64, width=4, depth=2, validation=1, validate_every=3)
+    config = SegmenterConfig(
+        steps=3, batch_size=2, crop=64, width=4, depth=2, validation=1, validate_every=3, flatten=True
+    )
     out, history = train_segmenter(library, config, out=tmp_path / "seg.pt", progress=False)
     net, meta = load_model(out)
     assert meta["task"] == "atom-segmentation" and len(history) == 3 and "val_f1" in history[-1]
+    assert meta["train_config"]["flatten"]
+    assert 0 < len(meta["library_crystals"]) and set(meta["library_crystals"]) <= {"GaN [100]", "MgO [100]", "W [111]"}
     assert not (tmp_path / "seg.ckpt").exists() and (tmp_path / "seg.csv").exists()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -227,7 +231,7 @@ def test_library_cli_regenerates_a_library(tmp_path, capsys):
 def test_dark_contrast_is_the_inverted_frame(tiny):
     frame = np.random.default_rng(3).gamma(2.0, 10.0, (64, 64)).astype(np.float32)
     offset, scale = 5.0, 40.0
-    dark = segment(frame, model=tiny, stats=(offset, scale), contrast="dark")
+    dark = segment(frame, model=tiny, stats=(-offset - scale, scale), contrast="dark")  # the view is -frame
     bright = segment(100.0 - frame, model=tiny, stats=(100.0 - offset - scale, scale))
     np.testing.assert_allclose(dark["mask"], bright["mask"], atol=1e-6)
     np.testing.assert_allclose(dark["denoised"], 100.0 - bright["denoised"], atol=1e-3)
@@ -257,3 +261,38 @@ def test_real_abf_with_dark_contrast_finds_the_adf_atoms(shipped):
         dark[["x", "y"]].to_numpy(), heavy[["x", "y"]].to_numpy(), shape=adf.frame(0).shape, sampling=s
     )
     assert sc["tp"] >= 0.8 * (sc["tp"] + sc["fn"])  # the ADF atoms are found in the ABF frame
+
+
+def test_a_flattening_segmenter_sees_no_offset_or_gradient_and_gives_it_back(tiny):
+    """Weights trained on frames less their background level: the level leaves the input, returns to the maps."""
+    from atomtools.localize.atoms import flattens
+
+    net, meta = tiny
+    flat = (net, {**meta, "train_config": {"flatten": True}})
+    assert flattens(flat[1]) and not flattens(meta)
+    frame = np.random.default_rng(5).gamma(2.0, 10.0, (96, 96)).astype(np.float32)
+    a = segment(frame, model=flat, sampling=0.1)
+    b = segment(frame + 500.0, model=flat, sampling=0.1)  # a detector offset
+    np.testing.assert_allclose(a["mask"], b["mask"], atol=1e-5)
+    np.testing.assert_allclose(b["denoised"] - a["denoised"], 500.0, atol=0.05)
+    ramp = 0.8 * np.mgrid[0:96, 0:96][1].astype(np.float32)  # a gradient of 76 counts: the input hardly moves
+    c = segment(frame + ramp, model=flat, sampling=0.1)
+    assert np.abs(c["mask"] - a["mask"])[24:-24, 24:-24].max() < 0.05
+    d = segment(frame + ramp, model=tiny, sampling=0.1)  # a network trained without: it sees the gradient
+    assert np.abs(d["mask"] - a["mask"]).max() > np.abs(c["mask"] - a["mask"])[24:-24, 24:-24].max()
+
+
+def test_training_on_two_stores_joins_them(tmp_path):
+    out = [tmp_path / "a.zarr", tmp_path / "b.zarr"]
+    cfg = lib.LibraryConfig(shape=(48, 48))
+    lib.make_library(out[0], cfg, n_images=2, seed=1, scheduler="synchronous", progress=False)
+    lib.make_library(out[1], cfg, n_images=3, seed=2, scheduler="synchronous", progress=False)
+    joined = load_library(out)
+    assert len(joined["noisy"]) == 5 and len(joined["positions"]) == 5 and len(joined["params"]) == 5
+    np.testing.assert_array_equal(joined["noisy"][2], load_library(out[1])["noisy"][0])
+    small = tmp_path / "c.zarr"
+    lib.make_library(
+        small, lib.LibraryConfig(shape=(32, 32)), n_images=1, seed=1, scheduler="synchronous", progress=False
+    )
+    with pytest.raises(ValueError, match="sizes"):
+        load_library([out[0], small])

@@ -27,6 +27,7 @@ __all__ = [
     "SEGMENTER_SAMPLING",
     "as_grey",
     "normalize_frame",
+    "background_level",
     "load_segmenter",
     "segment",
     "peaks_to_table",
@@ -36,6 +37,10 @@ __all__ = [
 #: The pixel sizes the shipped segmenter was trained on [Å]; frames of known sampling
 #: outside it are resampled into it (area-averaged when shrinking).
 SEGMENTER_SAMPLING = (0.06, 0.2)
+
+#: Width of the window of :func:`background_level` [Å]: wider than the gaps between
+#: projected columns in any crystal the segmenter knows, so every window holds a gap.
+BACKGROUND_WINDOW = 4.0
 
 #: Pixels per block when a frame is processed in pieces (memory-mapped or larger than this squared).
 BLOCK = 2048
@@ -120,6 +125,56 @@ def normalize_frame(image, *, stats: tuple[float, float] | None = None) -> tuple
     return ((np.asarray(image, np.float32) - offset) / scale).astype(np.float32), (offset, scale)
 
 
+def background_level(image, *, sampling: float | None = None, window: float = BACKGROUND_WINDOW) -> np.ndarray:
+    """The smooth level under the atoms: the local minimum of the frame, smoothed.
+
+    The frame is smoothed by 0.3 Å (noise), opened (the minimum over windows of
+    ``window``, where a gap between columns falls in every one, then the maximum over
+    as much, so a slope keeps its level) and smoothed by half a window: a thickness or
+    contamination gradient, a detector offset or the diffuse level of a thick crystal,
+    but not the atoms. The segmenter's input is
+    the frame less this level (atoms on a dark floor, as everywhere in its library).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) frame, atoms bright.
+    sampling : float, optional
+        Pixel size [Å]. Unknown: the window is an eighth of the frame's shorter side
+        (at least 32 px), safe for any sampling at which a frame holds a few dozen
+        columns.
+    window : float
+        Window [Å].
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W) float32 level, in the frame's units.
+
+    Examples
+    --------
+    >>> from atomtools.simulation.stem import splat_gaussians
+    >>> xx = np.mgrid[0:128, 0:128][1]
+    >>> grid = np.array([[r, c] for r in range(8, 128, 16) for c in range(8, 128, 16)])
+    >>> atoms = splat_gaussians((128, 128), grid, sigma=2)
+    >>> ramp = 50.0 + 0.5 * xx  # a gradient under the atoms (64 counts across the frame)
+    >>> level = background_level(100 * atoms + ramp, sampling=0.1)
+    >>> bool(np.ptp((level - ramp)[32:-32, 32:-32]) < 5.0)  # the ramp (to a constant) away from the edges
+    True
+    >>> bool((100 * atoms + ramp - level).max() > 90)  # the atoms left above it
+    True
+    """
+    frame = np.asarray(image, np.float32)
+    if sampling is None:
+        n = max(32, min(frame.shape) // 8)
+        fine = 1.0
+    else:
+        n = max(3, int(round(window / sampling)))
+        fine = max(0.5, 0.3 / sampling)
+    low = ndimage.grey_opening(ndimage.gaussian_filter(frame, fine), size=(n, n), mode="reflect")
+    return ndimage.gaussian_filter(low, n / 2, mode="reflect").astype(np.float32)
+
+
 def load_segmenter(model="pretrained"):
     """The segmentation network and its metadata.
 
@@ -194,11 +249,13 @@ def segment(
     tile : int, optional
         Tile size [px] (default :func:`atomtools.inference.auto_tile`).
     stats : (float, float), optional
-        Normalization (:func:`normalize_frame`); default from this frame.
+        Normalization (:func:`normalize_frame`) of the network's view of the frame
+        (negated if dark, less its :func:`background_level` if the network was trained
+        so); default from this frame.
     contrast : {"bright", "dark"}
         Atoms brighter than the background (HAADF, most HRTEM at negative Cs) or darker
-        (annular or plain bright field, HRTEM at positive Cs): a dark frame is inverted
-        for the network and the denoised and deblurred maps inverted back.
+        (annular or plain bright field, HRTEM at positive Cs): a dark frame is negated
+        for the network and the denoised and deblurred maps negated back.
 
     Returns
     -------
@@ -215,9 +272,8 @@ def segment(
     if sampling is not None:
         sampling = check_sampling(sampling)
     net, meta = load_segmenter(model)
-    x, (offset, scale) = normalize_frame(frame, stats=stats)
-    if contrast == "dark":  # 1 - x = (frame - (offset + scale)) / -scale: the darkest atoms go to 1
-        x, offset, scale = (1.0 - x).astype(np.float32), offset + scale, -scale
+    view = _network_view(frame, sampling, meta, contrast)
+    x, (offset, scale) = normalize_frame(view["frame"], stats=stats)
     factor = _resample_plan(sampling, frame.shape)
     small = _zoom(x, factor)
     multiple = int(meta.get("config", {}).get("stem", 1)) * 2 ** int(meta.get("config", {}).get("depth", 3))
@@ -225,11 +281,25 @@ def segment(
     if factor != 1.0:
         maps = np.stack([ndimage.zoom(m, np.array(frame.shape) / np.array(m.shape), order=1) for m in maps])
     mask = 1.0 / (1.0 + np.exp(-np.clip(maps[0], -30, 30)))
+    sign, level = view["sign"], view["level"]
     return {
         "mask": mask.astype(np.float32),
-        "denoised": (maps[1] * scale + offset).astype(np.float32),
-        "deblurred": (maps[2] * scale + offset).astype(np.float32),
+        "denoised": (sign * (maps[1] * scale + offset + level)).astype(np.float32),
+        "deblurred": (sign * (maps[2] * scale + offset + level)).astype(np.float32),
     }
+
+
+def flattens(meta: dict) -> bool:
+    """Whether a segmenter was trained on frames less their :func:`background_level`."""
+    return bool(meta.get("train_config", {}).get("flatten", False))
+
+
+def _network_view(frame: np.ndarray, sampling: float | None, meta: dict, contrast: str) -> dict:
+    """The frame as the network was trained to see it: atoms bright, less the background level if so trained."""
+    sign = 1.0 if contrast == "bright" else -1.0  # a dark frame, negated: the darkest atoms brightest
+    view = frame if sign > 0 else -frame
+    level = background_level(view, sampling=sampling) if flattens(meta) else np.float32(0.0)
+    return {"frame": (view - level).astype(np.float32), "sign": sign, "level": level}
 
 
 def _subpixel(mask: np.ndarray, rc: np.ndarray) -> np.ndarray:
@@ -384,11 +454,12 @@ def find_atoms(
             min_structure=min_structure,
         )
     else:
-        maps = segment(image, sampling=sampling, model=loaded, contrast=contrast)
+        frame = as_grey(image)  # once: segment takes a float32 frame as it is
+        maps = segment(frame, sampling=sampling, model=loaded, contrast=contrast)
         table = peaks_to_table(
             maps["mask"], denoised=maps["denoised"], sampling=sampling, threshold=threshold, min_distance=min_px
         )
-        table = _keep_structure(table, as_grey(image), sampling, min_structure)
+        table = _keep_structure(table, frame, sampling, min_structure)
     if not len(table):
         warnings.warn(
             "find_atoms: no atom found (no crystal in the frame, or a frame unlike the simulated HAADF-STEM and "
@@ -421,7 +492,13 @@ def _find_in_blocks(
     h, w = image.shape
     if len(np.shape(image)) != 2:
         raise ValueError(f"expected one 2D frame, got shape {np.shape(image)}")
-    stats = _statistics(image)
+    # one normalization for every block: that of the whole frame's view, from a strided sample
+    step = max(1, int(np.ceil(np.sqrt(h * w / 2**22))))
+    sample = np.asarray(image[::step, ::step], np.float32)
+    if not np.all(np.isfinite(sample)):
+        raise ValueError(f"the frame holds {int(np.sum(~np.isfinite(sample)))} NaN or infinite pixel(s)")
+    view = _network_view(sample, sampling * step if sampling else None, model[1], contrast)["frame"]
+    stats = _statistics(view)
     margin = 64
     starts = [(r, c) for r in range(0, h, block) for c in range(0, w, block)]
     parts = []

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.nn import functional as F
 
@@ -28,7 +29,7 @@ from ..core.metrics import match_columns
 from ..models import UNet, UNetConfig, save_model
 from ..training import OptimizerSpec, Task, fit
 from ..utils import Record
-from .atoms import normalize_frame, peaks_to_table
+from .atoms import background_level, normalize_frame, peaks_to_table
 
 __all__ = ["SegmenterConfig", "load_library", "segmentation_task", "train_segmenter", "segmenter_card"]
 
@@ -59,6 +60,10 @@ class SegmenterConfig(Record):
         Steps between validations.
     seed : int
         Seed of the network and the batches.
+    flatten : bool
+        Train on frames less their :func:`atomtools.localize.background_level` (the
+        targets less the same level); the weights say so and :func:`segment` does the
+        same to every frame.
     """
 
     steps: int = 3000
@@ -72,6 +77,7 @@ class SegmenterConfig(Record):
     validation: int = 16
     validate_every: int = 250
     seed: int = 0
+    flatten: bool = True
 
     def __post_init__(self):
         if self.crop % 2**self.depth:
@@ -80,13 +86,14 @@ class SegmenterConfig(Record):
             raise ValueError("SegmenterConfig.steps and batch_size must be >= 1")
 
 
-def load_library(path: str | Path) -> dict:
-    """A finished library store read into memory: arrays and per-image truth.
+def load_library(path) -> dict:
+    """A finished library store (or several, one after another) read into memory: arrays and per-image truth.
 
     Parameters
     ----------
-    path : str or Path
-        Store written by :func:`atomtools.simulation.make_library`.
+    path : str, Path or list of them
+        Store(s) written by :func:`atomtools.simulation.make_library`; several are
+        joined in order (images of the same size).
 
     Returns
     -------
@@ -97,6 +104,17 @@ def load_library(path: str | Path) -> dict:
     """
     from ..storage import ATOM_LIBRARY, open_dataset
 
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise ValueError("load_library: no library store given")
+        parts = [load_library(p) for p in path]
+        shapes = {part["noisy"].shape[1:] for part in parts}
+        if len(shapes) > 1:
+            raise ValueError(f"load_library: the stores {list(map(str, path))} hold images of sizes {sorted(shapes)}")
+        out = {k: np.concatenate([part[k] for part in parts]) for k in ("noisy", "clean", "sharp", "gauss", "sampling")}
+        out["params"] = pd.concat([part["params"] for part in parts], ignore_index=True)
+        out["positions"] = [xy for part in parts for xy in part["positions"]]
+        return out
     ds = open_dataset(path)
     if ds.attrs.get("format") != ATOM_LIBRARY.format:
         raise ValueError(f"{path} is not an atom-segmentation library (format {ds.attrs.get('format')!r})")
@@ -141,18 +159,26 @@ def segmentation_task(
     net = UNet(UNetConfig(in_channels=1, heads=(1, 1, 1), width=config.width, depth=config.depth))
     n, h, w = library["noisy"].shape
     c = min(config.crop, h, w)
+    if config.flatten:
+        levels = np.stack(
+            [background_level(library["noisy"][i], sampling=float(library["sampling"][i])) for i in range(n)]
+        )
+    else:
+        levels = np.zeros((n, 1, 1), np.float32)
 
     def sample(rng, i: int, crop: int) -> tuple[np.ndarray, np.ndarray]:
         r0, c0 = int(rng.integers(h - crop + 1)), int(rng.integers(w - crop + 1))
         sl = (slice(r0, r0 + crop), slice(c0, c0 + crop))
         noisy, clean, sharp, gauss = (library[k][i][sl] for k in ("noisy", "clean", "sharp", "gauss"))
-        noisy, clean, sharp, gauss = _augment(rng, [noisy, clean, sharp, gauss])
+        level = np.broadcast_to(levels[i], (h, w))[sl]
+        noisy, clean, sharp, gauss, level = _augment(rng, [noisy, clean, sharp, gauss, level])
         if rng.random() < config.quantize:
             q = _quantize(rng, noisy)
             # the export's affine map, fitted on the pixels it did not clip, carries the targets along
             ok = (q > 0) & (q < 255)
             a, b = np.polyfit(noisy[ok], q[ok], 1) if ok.sum() > 10 and np.ptp(noisy[ok]) > 0 else (1.0, 0.0)
-            noisy, clean, sharp = q, a * clean + b, a * sharp + b
+            noisy, clean, sharp, level = q, a * clean + b, a * sharp + b, a * level + (b if config.flatten else 0.0)
+        noisy, clean, sharp = noisy - level, clean - level, sharp - level
         try:
             x, (offset, scale) = normalize_frame(noisy)
         except ValueError:  # a flat crop (vacuum at low dose): scale by its mean instead
@@ -180,7 +206,8 @@ def segmentation_task(
     side = (min(h, w) // 2**config.depth) * 2**config.depth
     val_items = []
     for i in val_index:
-        x, (offset, scale) = normalize_frame(library["noisy"][i][:side, :side])
+        x, (offset, scale) = normalize_frame((library["noisy"][i] - levels[i])[:side, :side])
+        offset = offset + levels[i]
         t = np.stack(
             [library["gauss"][i], (library["clean"][i] - offset) / scale, (library["sharp"][i] - offset) / scale]
         )
@@ -230,8 +257,9 @@ def train_segmenter(
 
     Parameters
     ----------
-    library : str, Path or dict
-        A library store, or :func:`load_library`'s output.
+    library : str, Path, list of them, or dict
+        A library store, several (joined; validation images come from the first), or
+        :func:`load_library`'s output.
     config : SegmenterConfig
         Settings.
     out : str or Path
@@ -286,11 +314,20 @@ def train_segmenter(
             if not torch.cuda.is_available()
             else torch.cuda.get_device_name(),
             "library_images": int(n),
+            "library_crystals": _crystals_of(lib["params"]),
             "validation": {k: v for k, v in (last[-1] if last else {}).items() if k.startswith("val_")},
         },
     )
     checkpoint.unlink(missing_ok=True)
     return out, history
+
+
+def _crystals_of(params) -> list[str]:
+    """The (crystal, zone) pairs of a library's images, as ``"Au [110]"``, in the order first met."""
+    if params is None or "crystal" not in params:
+        return []
+    pairs = [f"{c} [{z}]" for c, z in zip(params["crystal"], params["zone"]) if c != "none"]
+    return list(dict.fromkeys(pairs))
 
 
 def segmenter_card(path: str | Path, *, measured: str = "") -> str:
@@ -313,11 +350,18 @@ def segmenter_card(path: str | Path, *, measured: str = "") -> str:
 
     data = (
         f"{meta.get('library_images')} images of the atom-segmentation library (atomtools.simulation.library, "
-        f"256 px, 0.06-0.2 Å/px): {pairs(TRAIN_CRYSTALS)}; 85 % HAADF-STEM (incoherent model through abTEM's probe, "
+        f"256 px, 0.06-0.2 Å/px): {', '.join(meta.get('library_crystals') or [pairs(TRAIN_CRYSTALS)])}; "
+        "85 % HAADF-STEM (incoherent model through abTEM's probe, "
         "18-30 mrad, Z^1.6-2.0, source size, probe tails, background, line jitter and drift, 2e3-2e6 e/Å²), 15 % "
         "HRTEM (abTEM multislice, 300 kV, random defocus, Cs and focal spread, 300-2e4 e/Å²); partial crystals, "
         "amorphous carbon, 5 % frames without any crystal. 30 % of the inputs exported as 8-bit images. "
         f"Held out entirely: {pairs(HELD_OUT_CRYSTALS)}."
+        + (
+            " Input: each frame less its smooth background level (`background_level`: a 4 Å grey opening, smoothed), "
+            "in training and in use."
+            if meta.get("train_config", {}).get("flatten")
+            else ""
+        )
     )
     limits = (
         "Simulated crystals only: no grain boundaries, dislocations, amorphous-crystal interfaces or beam damage in "

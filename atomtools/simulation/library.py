@@ -42,6 +42,8 @@ from .stem import HAADF_CROSS_SECTION, incoherent_image, splat_gaussians
 __all__ = [
     "CRYSTALS",
     "VISIBLE",
+    "BASE_CRYSTALS",
+    "SUPPLEMENT_CRYSTALS",
     "TRAIN_CRYSTALS",
     "HELD_OUT_CRYSTALS",
     "bulk_crystal",
@@ -65,6 +67,12 @@ def _mos2(a: float = 3.16, layer: float = 3.17) -> Atoms:
     atoms.cell[2] = (0.0, 0.0, 60.0)  # one layer: the next lies far outside any patch
     atoms.pbc = True
     return atoms
+
+
+def _rutile(a: float = 4.594, c: float = 2.959, u: float = 0.3053) -> Atoms:
+    from ase.spacegroup import crystal
+
+    return crystal(["Ti", "O"], basis=[(0, 0, 0), (u, u, 0)], spacegroup=136, cellpar=[a, a, c, 90, 90, 90])
 
 
 def bulk_crystal(name: str) -> Atoms:
@@ -100,6 +108,9 @@ def bulk_crystal(name: str) -> Atoms:
         "GaN": lambda: bulk("GaN", "wurtzite", a=3.189, c=5.185),
         "MgO": lambda: bulk("MgO", "rocksalt", a=4.212, cubic=True),
         "W": lambda: bulk("W", "bcc", a=3.165, cubic=True),
+        "Al": lambda: bulk("Al", "fcc", a=4.05, cubic=True),
+        "GaAs": lambda: bulk("GaAs", "zincblende", a=5.653, cubic=True),
+        "TiO2": _rutile,
     }
     if name not in builders:
         raise ValueError(f"unknown crystal {name!r}; known: {sorted(builders)}")
@@ -118,10 +129,14 @@ CRYSTALS = {
     "GaN": "wurtzite",
     "MgO": "rock salt",
     "W": "bcc metal",
+    "Al": "fcc metal (light)",
+    "GaAs": "zinc blende (dumbbells of two elements along [110])",
+    "TiO2": "rutile (light O columns beside Ti ones along [001])",
 }
 
-#: (crystal, zone axis) pairs of the training library.
-TRAIN_CRYSTALS = (
+#: The first nine (crystal, zone axis) pairs of the training library: fcc metals, fluorite,
+#: perovskite, diamond dumbbells and a 2D material.
+BASE_CRYSTALS = (
     ("Au", (1, 1, 0)),
     ("Au", (1, 0, 0)),
     ("Pt", (1, 1, 0)),
@@ -132,6 +147,14 @@ TRAIN_CRYSTALS = (
     ("Si", (1, 1, 0)),
     ("MoS2", (0, 0, 1)),
 )
+
+#: Four more, added for the shipped network's second stage: light crystals
+#: (Al, Si along [100]), columns of two elements (GaAs dumbbells) and light columns
+#: beside heavier ones (O beside Ti in rutile), which the first nine lack.
+SUPPLEMENT_CRYSTALS = (("Al", (1, 1, 0)), ("GaAs", (1, 1, 0)), ("TiO2", (0, 0, 1)), ("Si", (1, 0, 0)))
+
+#: (crystal, zone axis) pairs of the training library.
+TRAIN_CRYSTALS = BASE_CRYSTALS + SUPPLEMENT_CRYSTALS
 
 #: (crystal, zone axis) pairs never shown to the network: the test of generalization.
 #: GaN's (1, 0, 0) is [2-1-10] in four indices.

@@ -1,10 +1,17 @@
-"""The shipped atom segmenter (issue 11): simulate the library, then train the U-Net.
+"""The shipped atom segmenter (issue 11): simulate the library, then train the U-Net in two stages.
 
-The library is regenerated from its seed (byte-identical, resumable: a killed run
+Stage 1 (the first shipped weights, sha256 48b8b7a2…, commit 95a46c0): 1,200 images of the
+nine base crystals, 4,000 steps from a random start, raw frames in.
+Stage 2 (shipped): from stage 1, 6,000 steps on those and 1,800 more images of all
+thirteen training crystals (light ones, two-element dumbbells, light columns beside
+heavy ones), each frame less its background level (``SegmenterConfig.flatten``).
+
+The libraries are regenerated from their seeds (byte-identical, resumable: a killed run
 redoes only the missing images); training resumes exactly from its checkpoint beside
 the weights (``.ckpt``).
 
-    python runs/atomseg/run.py              # writes results/library/train.zarr, atomtools/weights/atomseg.pt
+    python runs/atomseg/run.py      # results/library/*.zarr, results/atomseg/stage1.pt, atomtools/weights/atomseg.pt
+    python runs/atomseg/finalize.py # then: held-out numbers, model card, manifest entry
 """
 
 from __future__ import annotations
@@ -13,23 +20,54 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-LIBRARY = ROOT / "results" / "library" / "train.zarr"
+STAGE1 = ROOT / "results" / "atomseg" / "stage1.pt"
 WEIGHTS = ROOT / "atomtools" / "weights" / "atomseg.pt"
 
-#: The training library: the nine (crystal, zone axis) pairs of TRAIN_CRYSTALS, 256 px.
-N_IMAGES, LIBRARY_SEED = 1200, 0
-TRAIN_CONFIG = dict(
-    steps=4000, batch_size=8, crop=128, lr=2e-3, width=16, depth=4, validate_every=500, validation=32, seed=11
+#: (store, crystals, images, seed): the base nine at seed 0, all thirteen at seed 1.
+LIBRARIES = (
+    (ROOT / "results" / "library" / "train.zarr", "BASE_CRYSTALS", 1200, 0),
+    (ROOT / "results" / "library" / "train_b.zarr", "TRAIN_CRYSTALS", 1800, 1),
+)
+STAGE1_CONFIG = dict(
+    steps=4000,
+    batch_size=8,
+    crop=128,
+    lr=2e-3,
+    width=16,
+    depth=4,
+    validate_every=500,
+    validation=32,
+    seed=11,
+    flatten=False,
+)
+STAGE2_CONFIG = dict(
+    steps=6000,
+    batch_size=8,
+    crop=128,
+    lr=1e-3,
+    width=16,
+    depth=4,
+    validate_every=500,
+    validation=32,
+    seed=12,
+    flatten=True,
 )
 
 
 def main() -> None:
     from atomtools.localize import SegmenterConfig, train_segmenter
     from atomtools.simulation import LibraryConfig, make_library
+    from atomtools.simulation import library as lib
 
-    make_library(LIBRARY, LibraryConfig(), n_images=N_IMAGES, seed=LIBRARY_SEED)
+    stores = []
+    for path, crystals, n, seed in LIBRARIES:
+        stores.append(make_library(path, LibraryConfig(crystals=getattr(lib, crystals)), n_images=n, seed=seed))
+    if not STAGE1.exists():
+        STAGE1.parent.mkdir(parents=True, exist_ok=True)
+        out, _ = train_segmenter(stores[0], SegmenterConfig(**STAGE1_CONFIG), out=STAGE1)
+        shutil.move(out.with_suffix(".csv"), Path(__file__).with_name("atomseg_stage1.csv"))
     if not WEIGHTS.exists():
-        out, history = train_segmenter(LIBRARY, SegmenterConfig(**TRAIN_CONFIG), out=WEIGHTS)
+        out, history = train_segmenter(stores, SegmenterConfig(**STAGE2_CONFIG), out=WEIGHTS, init=STAGE1)
         shutil.move(out.with_suffix(".csv"), Path(__file__).with_name("atomseg.csv"))
         print(out, history[-1])
 
