@@ -132,8 +132,9 @@ def background_level(image, *, sampling: float | None = None, window: float = BA
     ``window``, where a gap between columns falls in every one, then the maximum over
     as much, so a slope keeps its level) and smoothed by half a window: a thickness or
     contamination gradient, a detector offset or the diffuse level of a thick crystal,
-    but not the atoms. The segmenter's input is
-    the frame less this level (atoms on a dark floor, as everywhere in its library).
+    but not the atoms. All on a grid coarser by an eighth of the window (the level is
+    smooth over a window), then interpolated back. The segmenter's input is the frame
+    less this level (atoms on a dark floor, as everywhere in its library).
 
     Parameters
     ----------
@@ -171,8 +172,23 @@ def background_level(image, *, sampling: float | None = None, window: float = BA
     else:
         n = max(3, int(round(window / sampling)))
         fine = max(0.5, 0.3 / sampling)
-    low = ndimage.grey_opening(ndimage.gaussian_filter(frame, fine), size=(n, n), mode="reflect")
-    return ndimage.gaussian_filter(low, n / 2, mode="reflect").astype(np.float32)
+    # on a grid k times coarser (the level is smooth over n px): the same answer, k^2 times less work
+    # (the block mean smooths as the 0.3 Å filter does at full resolution)
+    k = max(1, n // 8)
+    if k > 1:
+        h, w = (frame.shape[0] // k) * k, (frame.shape[1] // k) * k
+        small = np.pad(frame[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3)), ((0, 1), (0, 1)), mode="edge")
+    else:
+        small = ndimage.gaussian_filter(frame, fine)
+    m = max(2, int(round(n / k)))
+    low = ndimage.gaussian_filter(ndimage.grey_opening(small, size=(m, m), mode="reflect"), m / 2, mode="reflect")
+    if k == 1:
+        return low.astype(np.float32)
+    rows = (np.arange(frame.shape[0]) + 0.5) / k - 0.5  # pixel centres on the coarse grid
+    cols = (np.arange(frame.shape[1]) + 0.5) / k - 0.5
+    return ndimage.map_coordinates(low, np.meshgrid(rows, cols, indexing="ij"), order=1, mode="nearest").astype(
+        np.float32
+    )
 
 
 def load_segmenter(model="pretrained"):
