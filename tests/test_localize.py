@@ -296,3 +296,15 @@ def test_training_on_two_stores_joins_them(tmp_path):
     )
     with pytest.raises(ValueError, match="sizes"):
         load_library([out[0], small])
+
+
+def test_held_out_frames_are_the_same_structures_at_every_dose_in_either_mode():
+    haadf = evaluation.held_out_frames(doses=(1e4, 1e6), n_images=2, shape=(48, 48))
+    assert [f["crystal"] for f in haadf] == ["GaN [100]", "GaN [100]", "MgO [100]", "MgO [100]"]
+    np.testing.assert_array_equal(haadf[0]["xy"], haadf[1]["xy"])  # only the dose, and so the noise, changes
+    assert haadf[1]["image"].mean() == pytest.approx(100 * haadf[0]["image"].mean(), rel=0.05)
+    hrtem = evaluation.held_out_frames(doses=(1e3,), n_images=1, shape=(48, 48), mode="hrtem")
+    assert hrtem[0]["mode"] == "hrtem" and haadf[0]["mode"] == "haadf"
+    assert hrtem[0]["image"].mean() == pytest.approx(1e3 * hrtem[0]["sampling"] ** 2, rel=0.2)  # phase contrast: ~all
+    with pytest.raises(ValueError, match="mode must be"):
+        evaluation.held_out_frames(doses=(1e3,), n_images=1, mode="abf")

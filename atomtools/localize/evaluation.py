@@ -1,6 +1,6 @@
 """Network against Gaussian fitting on crystals the network never saw, against dose.
 
-:func:`held_out_frames` simulates HAADF-STEM frames of :data:`HELD_OUT_CRYSTALS`
+:func:`held_out_frames` simulates HAADF-STEM (or HRTEM) frames of :data:`HELD_OUT_CRYSTALS`
 (wurtzite GaN along [2-1-10], rock-salt MgO along [100], bcc W along [111]) with the
 library's recipe: the same structures, distortions and optics at every dose, only
 the dose (and so the noise) changes. :func:`score_atoms` matches a table to the truth
@@ -34,8 +34,9 @@ def held_out_frames(
     crystals=HELD_OUT_CRYSTALS,
     seed: int = 7000,
     config: LibraryConfig | None = None,
+    mode: str = "haadf",
 ) -> list[dict]:
-    """HAADF-STEM test frames of held-out crystals, each structure at every dose.
+    """Test frames of held-out crystals, each structure at every dose.
 
     Parameters
     ----------
@@ -50,8 +51,11 @@ def held_out_frames(
     seed : int
         Master seed (apart from the training library's).
     config : LibraryConfig, optional
-        Further recipe settings (default the library's, no HRTEM, no blanks, crystal
-        over the whole frame).
+        Further recipe settings (default the library's, no blanks, crystal over the
+        whole frame).
+    mode : {"haadf", "hrtem"}
+        HAADF-STEM frames (the incoherent model) or HRTEM ones (abTEM multislice,
+        the library's random optics).
 
     Returns
     -------
@@ -59,6 +63,8 @@ def held_out_frames(
         ``image`` (H, W) counts, ``xy`` (m, 2) true columns [px], ``sampling`` [Å],
         ``dose``, ``crystal``, ``structure``.
     """
+    if mode not in ("haadf", "hrtem"):
+        raise ValueError(f"mode must be 'haadf' or 'hrtem', got {mode!r}")
     base = config or LibraryConfig()
     frames = []
     for s in range(int(n_images)):
@@ -69,7 +75,8 @@ def held_out_frames(
                 shape=tuple(shape),
                 crystals=(pair,),
                 stem_dose=(float(dose), float(dose)),
-                hrtem_fraction=0.0,
+                hrtem_dose=(float(dose), float(dose)),
+                hrtem_fraction=1.0 if mode == "hrtem" else 0.0,
                 blank_fraction=0.0,
                 region_fraction=0.0,
             )
@@ -81,6 +88,7 @@ def held_out_frames(
                     "xy": item["positions"][:, :2],
                     "sampling": float(p["sampling"]),
                     "dose": float(dose),
+                    "mode": mode,
                     "crystal": f"{pair[0]} [{''.join(str(v) for v in pair[1])}]",
                     "structure": s,
                 }
