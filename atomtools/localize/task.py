@@ -3,7 +3,9 @@
 Each step draws ``batch_size`` crops of library images (:mod:`atomtools.simulation.library`)
 from ``default_rng([seed, step])``, with random flips and quarter turns, and with
 probability ``quantize`` turns the input into what an 8-bit PNG export makes of it
-(clipped at random percentiles, 256 grey levels). Input and targets go through the
+(clipped at random percentiles, 256 grey levels). With ``flatten`` (the default) the
+input and the targets are less the input's :func:`atomtools.localize.background_level`,
+as :func:`atomtools.localize.segment` does in use. Input and targets go through the
 same affine normalization of the input (:func:`atomtools.localize.normalize_frame`), so
 the denoised and deblurred heads answer in the input's units.
 
@@ -182,7 +184,7 @@ def segmentation_task(
         try:
             x, (offset, scale) = normalize_frame(noisy)
         except ValueError:  # a flat crop (vacuum at low dose): scale by its mean instead
-            offset, scale = 0.0, max(1e-3, float(noisy.mean()) or 1.0)
+            offset, scale = 0.0, max(1e-3, float(np.abs(noisy).mean()) or 1.0)
             x = (noisy - offset) / scale
         targets = np.stack([gauss, (clean - offset) / scale, (sharp - offset) / scale])
         return x, targets.astype(np.float32)
