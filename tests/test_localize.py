@@ -172,6 +172,20 @@ def test_summarize_pools_errors_per_method_and_dose():
     assert s.precision_pm == pytest.approx(np.sqrt(np.mean(np.var([[1, 0], [-1, 0], [0, 0]], axis=0))))
 
 
+def test_common_precision_compares_methods_on_the_same_atoms():
+    true = np.array([[10.0, 10.0], [20.0, 10.0], [30.0, 10.0]])
+    easy = np.array([[10.02, 10.0], [20.0, 9.98]])  # finds the two easy columns, well
+    found_all = np.array([[10.04, 10.0], [20.0, 9.96], [30.5, 10.0]])  # and the hard one, badly
+    rows = []
+    for name, pred in (("easy", easy), ("all", found_all)):
+        sc = evaluation.score_atoms(pred, true, shape=(40, 40), sampling=1.0, border=0)
+        rows.append({"method": name, "crystal": "x", "dose": 1.0, "structure": 0, **sc, "seconds": 0.0})
+    assert rows[0]["matched"].tolist() == [0, 1] and sorted(rows[1]["matched"].tolist()) == [0, 1, 2]
+    s = evaluation.summarize(pd.DataFrame(rows)).set_index("method")
+    assert s.precision_pm["all"] > 5 * s.precision_pm["easy"]  # its own atoms: the hard one dominates
+    assert s.common_precision_pm["all"] == pytest.approx(2 * s.common_precision_pm["easy"])  # the same two atoms
+
+
 def test_training_writes_weights_and_resumes_nothing_behind(tmp_path):
     store = lib.make_library(
         tmp_path / "lib.zarr",

@@ -117,7 +117,8 @@ def score_atoms(
     Returns
     -------
     dict
-        ``tp``, ``fp``, ``fn`` and ``errors`` (tp, 2) [Å].
+        ``tp``, ``fp``, ``fn``, ``errors`` (tp, 2) [Å] and ``matched`` (tp,): the
+        indices into ``true_xy`` of the columns found, in the order of ``errors``.
 
     Examples
     --------
@@ -129,11 +130,18 @@ def score_atoms(
     def keep(xy):
         xy = np.asarray(xy, float).reshape(-1, 2)
         ok = (xy[:, 0] >= border) & (xy[:, 1] >= border) & (xy[:, 0] <= shape[1] - 1 - border)
-        return xy[ok & (xy[:, 1] <= shape[0] - 1 - border)]
+        ok &= xy[:, 1] <= shape[0] - 1 - border
+        return xy[ok], np.flatnonzero(ok)
 
-    pred, true = keep(pred_xy), keep(true_xy)
+    (pred, _), (true, index) = keep(pred_xy), keep(true_xy)
     p, t = match_columns(pred * sampling, true * sampling, radius=radius)
-    return {"tp": len(p), "fp": len(pred) - len(p), "fn": len(true) - len(t), "errors": (pred[p] - true[t]) * sampling}
+    return {
+        "tp": len(p),
+        "fp": len(pred) - len(p),
+        "fn": len(true) - len(t),
+        "errors": (pred[p] - true[t]) * sampling,
+        "matched": index[t],
+    }
 
 
 def evaluate(frames: list[dict], methods: dict[str, Callable], *, progress: bool = True) -> pd.DataFrame:
@@ -166,6 +174,7 @@ def evaluate(frames: list[dict], methods: dict[str, Callable], *, progress: bool
         rows.append(
             {
                 "method": name,
+                "mode": frame.get("mode", "haadf"),
                 "crystal": frame["crystal"],
                 "dose": frame["dose"],
                 "structure": frame["structure"],
@@ -191,13 +200,24 @@ def summarize(results: pd.DataFrame, by=("method", "dose")) -> pd.DataFrame:
     pandas.DataFrame
         ``f1``, ``precision_pm`` (standard deviation of the error per axis, pooled over
         x and y), ``rmse_pm`` (root-mean-square distance, bias included), ``found``,
-        ``true`` and ``seconds`` (mean per frame), one row per group.
+        ``true`` and ``seconds`` (mean per frame), one row per group; with more than one
+        method and the ``matched`` column of :func:`evaluate`, also
+        ``common_precision_pm``: the precision over the columns every method found (the
+        same atoms for all: a method that finds more of the hard ones is not the worse
+        for it).
     """
+    common = _common_errors(results)
     out = []
     for key, g in results.groupby(list(by), sort=True):
         tp, fp, fn = g.tp.sum(), g.fp.sum(), g.fn.sum()
         err = np.concatenate([np.asarray(e).reshape(-1, 2) for e in g.errors]) if len(g) else np.zeros((0, 2))
         sd = float(np.sqrt(np.mean(np.var(err, axis=0)))) * 100 if len(err) > 1 else float("nan")
+        extra = {}
+        if common is not None:
+            shared = np.concatenate([common[i] for i in g.index]) if len(g) else np.zeros((0, 2))
+            extra["common_precision_pm"] = (
+                float(np.sqrt(np.mean(np.var(shared, axis=0)))) * 100 if len(shared) > 1 else float("nan")
+            )
         rmse = float(np.sqrt(np.mean(np.sum(err**2, axis=1)))) * 100 if len(err) else float("nan")
         out.append(
             dict(
@@ -208,9 +228,24 @@ def summarize(results: pd.DataFrame, by=("method", "dose")) -> pd.DataFrame:
                 found=int(tp + fp),
                 true=int(tp + fn),
                 seconds=float(g.seconds.mean()),
+                **extra,
             )
         )
     return pd.DataFrame(out)
+
+
+def _common_errors(results: pd.DataFrame) -> dict | None:
+    """Row -> its errors on the columns that every method found in that frame (None without ``matched``)."""
+    if "matched" not in results or results["method"].nunique() < 2:
+        return None
+    frame_keys = [k for k in ("mode", "crystal", "dose", "structure") if k in results]
+    out = {}
+    for _, g in results.groupby(frame_keys, sort=False):
+        shared = set.intersection(*(set(np.asarray(m).tolist()) for m in g.matched))
+        for i, row in g.iterrows():
+            keep = np.isin(np.asarray(row.matched), list(shared))
+            out[i] = np.asarray(row.errors).reshape(-1, 2)[keep]
+    return out
 
 
 def neighbour_spacing(table: pd.DataFrame, *, region=None, tolerance: float = 0.25) -> dict:
