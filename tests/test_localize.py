@@ -322,3 +322,18 @@ def test_held_out_frames_are_the_same_structures_at_every_dose_in_either_mode():
     assert hrtem[0]["image"].mean() == pytest.approx(1e3 * hrtem[0]["sampling"] ** 2, rel=0.2)  # phase contrast: ~all
     with pytest.raises(ValueError, match="mode must be"):
         evaluation.held_out_frames(doses=(1e3,), n_images=1, mode="abf")
+
+
+def test_refining_on_the_denoised_image_moves_atoms_to_their_centres_and_refuses_unknown_modes(tiny):
+    from atomtools.localize import refine_positions
+    from atomtools.simulation.stem import splat_gaussians
+
+    rc = np.array([[10.3, 12.6], [30.7, 40.2], [50.1, 20.9]])
+    image = splat_gaussians((64, 64), rc, sigma=2.0)
+    start = rc[:, ::-1] + np.array([[0.4, -0.3], [-0.3, 0.4], [0.2, 0.2]])  # (x, y), off by up to half a pixel
+    fine = refine_positions(image, start, radius=4)
+    assert np.abs(fine - rc[:, ::-1]).max() < 0.05 < np.abs(start - rc[:, ::-1]).max()
+    far = refine_positions(image, np.array([[5.0, 60.0]]), radius=2)  # nothing there: the start is kept
+    np.testing.assert_allclose(far, [[5.0, 60.0]])
+    with pytest.raises(ValueError, match="refine must be"):
+        find_atoms(image, model=tiny, refine="gaussian")

@@ -31,6 +31,7 @@ __all__ = [
     "load_segmenter",
     "segment",
     "peaks_to_table",
+    "refine_positions",
     "find_atoms",
 ]
 
@@ -392,6 +393,94 @@ def peaks_to_table(
     return table
 
 
+def refine_positions(
+    image: np.ndarray, xy: np.ndarray, *, radius: float, width: float | None = None, iterations: int = 4
+) -> np.ndarray:
+    """Atom positions refined to the Gaussian-weighted centre of mass of each atom on an image.
+
+    Each atom's window (``radius`` around it) less its lowest pixel, weighted by a
+    Gaussian of standard deviation ``width`` about the current position, gives the
+    next position; ``iterations`` times, all atoms at once. An atom that would move
+    further than ``radius`` keeps its start. On the segmenter's denoised image this
+    is the model-based refinement of Gaussian fitting with less of its noise
+    (:func:`find_atoms` with ``refine="denoised"``).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W) image, atoms bright.
+    xy : numpy.ndarray
+        (n, 2) start positions (x, y) [px].
+    radius : float
+        Window radius [px].
+    width : float, optional
+        Standard deviation of the weight [px]; default 0.8 ``radius``.
+    iterations : int
+        Refinement steps.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, 2) refined positions (x, y) [px].
+
+    Examples
+    --------
+    >>> from atomtools.simulation.stem import splat_gaussians
+    >>> image = splat_gaussians((32, 32), np.array([[12.3, 17.6]]), sigma=2.0)  # (row, col)
+    >>> np.round(refine_positions(image, np.array([[17.0, 12.0]]), radius=4), 1).tolist()
+    [[17.6, 12.3]]
+    """
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    if not len(xy):
+        return xy.copy()
+    img = np.asarray(image, np.float64)
+    h, w = img.shape
+    r = max(1, int(np.ceil(radius)))
+    sigma = 0.8 * radius if width is None else float(width)
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    pos = xy.copy()
+    for _ in range(int(iterations)):
+        cols = np.clip(np.round(pos[:, 0]).astype(int)[:, None, None] + dx, 0, w - 1)
+        rows = np.clip(np.round(pos[:, 1]).astype(int)[:, None, None] + dy, 0, h - 1)
+        patch = img[rows, cols]
+        d2 = (cols - pos[:, 0, None, None]) ** 2 + (rows - pos[:, 1, None, None]) ** 2
+        weight = (patch - patch.min(axis=(1, 2), keepdims=True)) * np.exp(-d2 / (2 * sigma**2)) * (d2 <= radius**2)
+        total = weight.sum(axis=(1, 2))
+        ok = total > 0
+        safe = np.where(ok, total, 1.0)
+        new = np.column_stack([(weight * cols).sum(axis=(1, 2)) / safe, (weight * rows).sum(axis=(1, 2)) / safe])
+        new[~ok] = pos[~ok]
+        far = np.hypot(*(new - xy).T) > radius
+        new[far] = xy[far]
+        pos = new
+    return pos
+
+
+def _refine_table(table: pd.DataFrame, denoised: np.ndarray, sampling: float | None) -> pd.DataFrame:
+    """``table``'s positions refined on the denoised image (:func:`refine_positions`), intensities read again."""
+    if len(table) < 1:
+        return table
+    xy = table[["x", "y"]].to_numpy()
+    # 0.5 Å, but under half the distance to the nearest neighbour (the window holds one atom)
+    if len(xy) > 1:
+        from scipy.spatial import cKDTree
+
+        nearest = float(np.median(cKDTree(xy).query(xy, k=2)[0][:, 1]))
+    else:
+        nearest = np.inf
+    radius = min(0.5 / sampling if sampling else 5.0, 0.4 * nearest)
+    if not radius >= 1.0:
+        return table
+    fine = refine_positions(denoised, xy, radius=radius)
+    table = table.copy()
+    table["x"], table["y"] = fine[:, 0], fine[:, 1]
+    if "x_A" in table:
+        table["x_A"], table["y_A"] = table.x * sampling, table.y * sampling
+    if "intensity" in table:
+        table["intensity"] = ndimage.map_coordinates(denoised, [fine[:, 1], fine[:, 0]], order=1)
+    return table
+
+
 def find_atoms(
     image,
     *,
@@ -403,6 +492,7 @@ def find_atoms(
     return_maps: bool = False,
     contrast: str = "bright",
     min_structure: float = 1.2,
+    refine: str = "mask",
 ):
     """Table of atom (column) positions in one frame, with confidence and intensity.
 
@@ -434,6 +524,13 @@ def find_atoms(
         atomic-scale contrast over what the frame's own white-noise level puts there
         (:func:`atomtools.core.imaging.structure_map`, 1 for noise alone; pure Poisson
         frames stay below 1.12) is at least this. 0 keeps every peak of the mask.
+    refine : {"mask", "denoised"}
+        Where the sub-pixel positions come from: the log-parabola peak of the mask
+        (the default), or the Gaussian-weighted centre of mass of each atom on the
+        denoised image (:func:`refine_positions`; 0.5 Å, under 0.4 of the
+        nearest-neighbour distance). Measured on the held-out crystals (6 frames per
+        dose): "denoised" lowers the pooled error by 6-16 % from 2·10⁴ e/Å² up, but
+        raises it on light MgO at 5·10³ and on W [111] at 10⁶ (1.18 against 0.99 pm).
 
     Returns
     -------
@@ -449,6 +546,8 @@ def find_atoms(
     """
     from ..core.imaging import check_sampling
 
+    if refine not in ("denoised", "mask"):
+        raise ValueError(f"refine must be 'denoised' or 'mask', got {refine!r}")
     if sampling is not None:
         sampling = check_sampling(sampling)
     if min_distance is None:
@@ -468,6 +567,7 @@ def find_atoms(
             block=block,
             contrast=contrast,
             min_structure=min_structure,
+            refine=refine,
         )
     else:
         frame = as_grey(image)  # once: segment takes a float32 frame as it is
@@ -476,6 +576,9 @@ def find_atoms(
             maps["mask"], denoised=maps["denoised"], sampling=sampling, threshold=threshold, min_distance=min_px
         )
         table = _keep_structure(table, frame, sampling, min_structure)
+        if refine == "denoised":
+            bright = maps["denoised"] if contrast == "bright" else -maps["denoised"]
+            table = _refine_table(table, bright, sampling)
     if not len(table):
         warnings.warn(
             "find_atoms: no atom found (no crystal in the frame, or a frame unlike the simulated HAADF-STEM and "
@@ -501,7 +604,7 @@ def _keep_structure(table: pd.DataFrame, frame: np.ndarray, sampling: float | No
 
 
 def _find_in_blocks(
-    image, *, sampling, model, threshold, min_px, block, contrast="bright", min_structure=0.0
+    image, *, sampling, model, threshold, min_px, block, contrast="bright", min_structure=0.0, refine="mask"
 ) -> pd.DataFrame:
     from ..utils import progress_bar
 
@@ -525,6 +628,8 @@ def _find_in_blocks(
         maps = segment(piece, sampling=sampling, model=model, stats=stats, contrast=contrast)
         t = peaks_to_table(maps["mask"], denoised=maps["denoised"], threshold=threshold, min_distance=min_px)
         t = _keep_structure(t, piece, sampling, min_structure)
+        if refine == "denoised":
+            t = _refine_table(t, maps["denoised"] if contrast == "bright" else -maps["denoised"], sampling)
         t["x"] += c0
         t["y"] += r0
         own = (t.y >= r - 0.5) & (t.y < min(h, r + block) - 0.5) & (t.x >= c - 0.5) & (t.x < min(w, c + block) - 0.5)
