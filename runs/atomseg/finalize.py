@@ -13,6 +13,10 @@ WEIGHTS = ROOT / "atomtools" / "weights" / "atomseg.pt"
 DOSES = (5e3, 2e4, 1e5, 1e6)
 N_FRAMES = 12  # four structures of each held-out crystal
 HRTEM_DOSES = (500.0, 2e3, 1e4)
+STAGE1_NOTE = (
+    "Start: stage 1 of `runs/atomseg/run.py` (4,000 steps on 1,200 images of the first nine crystals, frames as they "
+    "are; the weights shipped before this, sha256 48b8b7a2…).\n\n"
+)
 NAMES = {"f1": "F1", "precision_pm": "precision [pm]", "common_precision_pm": "precision on common atoms [pm]"}
 
 DESCRIPTION = (
@@ -72,7 +76,8 @@ def main() -> None:
     measured = (
         "## Measured\n"
         f"Validation (library images held out by index): {val}.\n\n"
-        f"Held-out crystals (GaN [2-1-10], MgO [100], W [111]; {N_FRAMES} HAADF frames of 256 px, each at every "
+        + (STAGE1_NOTE if meta.get("init") == "stage1.pt" else "")
+        + f"Held-out crystals (GaN [2-1-10], MgO [100], W [111]; {N_FRAMES} HAADF frames of 256 px, each at every "
         "dose; a match within 0.5 Å; precision = standard deviation of the position error per axis, pooled, in pm, "
         "over the atoms each method found; on common atoms: over those both found), against atomap's 2D Gaussian "
         "fitting on the same frames:\n\n"
