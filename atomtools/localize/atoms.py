@@ -28,6 +28,7 @@ __all__ = [
     "as_grey",
     "normalize_frame",
     "background_level",
+    "flattens",
     "load_segmenter",
     "segment",
     "peaks_to_table",
@@ -307,7 +308,14 @@ def segment(
 
 
 def flattens(meta: dict) -> bool:
-    """Whether a segmenter was trained on frames less their :func:`background_level`."""
+    """Whether a segmenter was trained on frames less their :func:`background_level`.
+
+    Parameters
+    ----------
+    meta : dict
+        The weights' metadata (:func:`load_segmenter`'s second item); weights without
+        ``train_config.flatten`` (trained before it existed) see frames as they are.
+    """
     return bool(meta.get("train_config", {}).get("flatten", False))
 
 
