@@ -40,18 +40,8 @@ STAGE1_CONFIG = dict(
     seed=11,
     flatten=False,
 )
-STAGE2_CONFIG = dict(
-    steps=6000,
-    batch_size=8,
-    crop=128,
-    lr=1e-3,
-    width=16,
-    depth=4,
-    validate_every=500,
-    validation=32,
-    seed=12,
-    flatten=True,
-)
+#: Stage 2 differs in these only.
+STAGE2_CONFIG = {**STAGE1_CONFIG, "steps": 6000, "lr": 1e-3, "seed": 12, "flatten": True}
 
 
 def main() -> None:
