@@ -362,7 +362,6 @@ def ship_weights(
     except ValueError:
         where = path.resolve().parent
         raise ValueError(f"{weights} is not inside {where}: only weights shipped there get an entry") from None
-    data = weights.read_bytes()
     indent = " " * 6
     folded = textwrap.fill(" ".join(description.split()), width=110, initial_indent=indent, subsequent_indent=indent)
     text = (
@@ -370,8 +369,8 @@ def ship_weights(
         f"    file: weights/{weights.name}\n"
         f"    url: https://github.com/atomtools/atomtools/raw/main/{relative}\n"
         f"    shipped: {relative}\n"
-        f"    sha256: {hashlib.sha256(data).hexdigest()}\n"
-        f"    size: {len(data)}\n"
+        f"    sha256: {sha256(weights)}\n"
+        f"    size: {weights.stat().st_size}\n"
         "    kind: weights\n"
         "    licence: GPL-3.0-or-later\n"
         f"    citation: {json.dumps(citation, ensure_ascii=False)}\n"
