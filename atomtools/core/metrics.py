@@ -14,6 +14,7 @@ from scipy.spatial import cKDTree
 
 __all__ = [
     "match_columns",
+    "position_spread",
     "column_scores",
     "reliability",
     "expected_calibration_error",
@@ -71,6 +72,31 @@ def match_columns(pred_xy: np.ndarray, true_xy: np.ndarray, *, radius: float) ->
     a, b = linear_sum_assignment(cost)
     ok = cost[a, b] <= radius
     return rows[a[ok]], cols[b[ok]]
+
+
+def position_spread(errors) -> float:
+    """Localization precision: the standard deviation of the position error per axis, pooled over x and y.
+
+    Parameters
+    ----------
+    errors : array-like
+        (n, 2) position errors (any unit; the answer is in the same).
+
+    Returns
+    -------
+    float
+        ``sqrt(mean(var(ex), var(ey)))``: a constant offset does not count; NaN under
+        two errors.
+
+    Examples
+    --------
+    >>> round(position_spread([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]]), 4)  # sqrt((2/3 + 0) / 2)
+    0.5774
+    >>> position_spread([[5.0, 5.0], [5.0, 5.0]])  # the same offset twice: no spread
+    0.0
+    """
+    err = np.asarray(errors, float).reshape(-1, 2)
+    return float(np.sqrt(np.mean(np.var(err, axis=0)))) if len(err) > 1 else float("nan")
 
 
 def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.7, channel: int = 0) -> dict:

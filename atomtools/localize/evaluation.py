@@ -19,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ..core.metrics import match_columns
+from ..core.metrics import match_columns, position_spread
 from ..simulation.library import HELD_OUT_CRYSTALS, LibraryConfig, library_item
 from ..utils import progress_bar
 
@@ -211,13 +211,11 @@ def summarize(results: pd.DataFrame, by=("method", "dose")) -> pd.DataFrame:
     for key, g in results.groupby(list(by), sort=True):
         tp, fp, fn = g.tp.sum(), g.fp.sum(), g.fn.sum()
         err = np.concatenate([np.asarray(e).reshape(-1, 2) for e in g.errors]) if len(g) else np.zeros((0, 2))
-        sd = float(np.sqrt(np.mean(np.var(err, axis=0)))) * 100 if len(err) > 1 else float("nan")
+        sd = position_spread(err) * 100
         extra = {}
         if common is not None:
             shared = np.concatenate([common[i] for i in g.index]) if len(g) else np.zeros((0, 2))
-            extra["common_precision_pm"] = (
-                float(np.sqrt(np.mean(np.var(shared, axis=0)))) * 100 if len(shared) > 1 else float("nan")
-            )
+            extra["common_precision_pm"] = position_spread(shared) * 100
         rmse = float(np.sqrt(np.mean(np.sum(err**2, axis=1)))) * 100 if len(err) else float("nan")
         out.append(
             dict(

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from ..core.metrics import match_columns
+from ..core.metrics import match_columns, position_spread
 from ..models import UNet, UNetConfig, save_model
 from ..training import OptimizerSpec, Task, fit
 from ..utils import Record
@@ -232,8 +232,12 @@ def segmentation_task(
             errors.append(pred[["x", "y"]].to_numpy()[p] - xy[q])
         f1 = 2 * tp / max(1, 2 * tp + fp + fn)
         err = np.concatenate(errors) if errors else np.zeros((0, 2))
-        spread = float(np.sqrt(np.mean(np.var(err, axis=0)))) if len(err) > 1 else float("nan")
-        return {"val_mask": totals["mask"], "val_images": totals["images"], "val_f1": f1, "val_error_px": spread}
+        return {
+            "val_mask": totals["mask"],
+            "val_images": totals["images"],
+            "val_f1": f1,
+            "val_error_px": position_spread(err),
+        }
 
     spec = OptimizerSpec(("segmenter",), lr=config.lr, warmup=0.03)
     return Task(
