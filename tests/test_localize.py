@@ -337,3 +337,14 @@ def test_refining_on_the_denoised_image_moves_atoms_to_their_centres_and_refuses
     np.testing.assert_allclose(far, [[5.0, 60.0]])
     with pytest.raises(ValueError, match="refine must be"):
         find_atoms(image, model=tiny, refine="gaussian")
+
+
+def test_refining_a_dark_frame_keeps_the_intensities_of_its_denoised_map(shipped):
+    item = lib.library_item(1, replace(HELD_OUT, sampling=(0.1, 0.1), stem_dose=(1e6, 1e6)), 15)
+    dark = 1000.0 - item["noisy"][0]  # atoms dark, as in bright field
+    by_mask = find_atoms(dark, sampling=0.1, model=shipped, contrast="dark")
+    refined = find_atoms(dark, sampling=0.1, model=shipped, contrast="dark", refine="denoised")
+    assert len(refined) == len(by_mask) > 20
+    # positions move by a fraction of a pixel; intensities stay those of the map (dark atoms: below 1000)
+    assert np.abs(refined[["x", "y"]].to_numpy() - by_mask[["x", "y"]].to_numpy()).max() < 1.5
+    np.testing.assert_allclose(refined.intensity, by_mask.intensity, rtol=0.05)

@@ -87,13 +87,23 @@ def as_grey(image, *, name: str = "image") -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def _statistics(image, *, max_pixels: int = 2**22) -> tuple[float, float]:
-    """(offset, scale) of :func:`normalize_frame` from the frame, or a strided sample of a large one."""
+def _strided_sample(image, *, max_pixels: int = 2**22) -> tuple[np.ndarray, int]:
+    """The frame, or every ``step``-th pixel of a large one (at most ``max_pixels``), checked finite; and ``step``."""
     step = max(1, int(np.ceil(np.sqrt(image.shape[0] * image.shape[1] / max_pixels))))
     sample = np.asarray(image[::step, ::step], np.float32)
     if not np.all(np.isfinite(sample)):
         raise ValueError(f"the frame holds {int(np.sum(~np.isfinite(sample)))} NaN or infinite pixel(s)")
-    smooth = ndimage.gaussian_filter(sample, 1.0 / step)
+    return sample, step
+
+
+def _statistics(image, *, step: int | None = None) -> tuple[float, float]:
+    """(offset, scale) of :func:`normalize_frame` from the frame, or a strided sample of a large one.
+
+    ``step``: ``image`` is already a sample taking every ``step``-th pixel of the frame.
+    """
+    if step is None:
+        image, step = _strided_sample(image)
+    smooth = ndimage.gaussian_filter(np.asarray(image, np.float32), 1.0 / step)
     lo, hi = np.percentile(smooth, [1.0, 99.5])
     if not hi > lo:
         raise ValueError("the frame is (nearly) constant: there are no atoms to find")
@@ -464,8 +474,12 @@ def refine_positions(
     return pos
 
 
-def _refine_table(table: pd.DataFrame, denoised: np.ndarray, sampling: float | None) -> pd.DataFrame:
-    """``table``'s positions refined on the denoised image (:func:`refine_positions`), intensities read again."""
+def _refine_table(table: pd.DataFrame, denoised: np.ndarray, sampling: float | None, contrast: str) -> pd.DataFrame:
+    """``table``'s positions refined on the denoised image (:func:`refine_positions`), intensities read again.
+
+    The refinement sees the atoms bright (a dark frame's map negated); the intensities
+    come from the map as it is, as :func:`peaks_to_table` reads them.
+    """
     if len(table) < 1:
         return table
     xy = table[["x", "y"]].to_numpy()
@@ -479,7 +493,7 @@ def _refine_table(table: pd.DataFrame, denoised: np.ndarray, sampling: float | N
     radius = min(0.5 / sampling if sampling else 5.0, 0.4 * nearest)
     if not radius >= 1.0:
         return table
-    fine = refine_positions(denoised, xy, radius=radius)
+    fine = refine_positions(denoised if contrast == "bright" else -denoised, xy, radius=radius)
     table = table.copy()
     table["x"], table["y"] = fine[:, 0], fine[:, 1]
     if "x_A" in table:
@@ -585,8 +599,7 @@ def find_atoms(
         )
         table = _keep_structure(table, frame, sampling, min_structure)
         if refine == "denoised":
-            bright = maps["denoised"] if contrast == "bright" else -maps["denoised"]
-            table = _refine_table(table, bright, sampling)
+            table = _refine_table(table, maps["denoised"], sampling, contrast)
     if not len(table):
         warnings.warn(
             "find_atoms: no atom found (no crystal in the frame, or a frame unlike the simulated HAADF-STEM and "
@@ -620,12 +633,9 @@ def _find_in_blocks(
     if len(np.shape(image)) != 2:
         raise ValueError(f"expected one 2D frame, got shape {np.shape(image)}")
     # one normalization for every block: that of the whole frame's view, from a strided sample
-    step = max(1, int(np.ceil(np.sqrt(h * w / 2**22))))
-    sample = np.asarray(image[::step, ::step], np.float32)
-    if not np.all(np.isfinite(sample)):
-        raise ValueError(f"the frame holds {int(np.sum(~np.isfinite(sample)))} NaN or infinite pixel(s)")
+    sample, step = _strided_sample(image)
     view = _network_view(sample, sampling * step if sampling else None, model[1], contrast)["frame"]
-    stats = _statistics(view)
+    stats = _statistics(view, step=step)
     margin = 64
     starts = [(r, c) for r in range(0, h, block) for c in range(0, w, block)]
     parts = []
@@ -637,7 +647,7 @@ def _find_in_blocks(
         t = peaks_to_table(maps["mask"], denoised=maps["denoised"], threshold=threshold, min_distance=min_px)
         t = _keep_structure(t, piece, sampling, min_structure)
         if refine == "denoised":
-            t = _refine_table(t, maps["denoised"] if contrast == "bright" else -maps["denoised"], sampling)
+            t = _refine_table(t, maps["denoised"], sampling, contrast)
         t["x"] += c0
         t["y"] += r0
         own = (t.y >= r - 0.5) & (t.y < min(h, r + block) - 0.5) & (t.x >= c - 0.5) & (t.x < min(w, c + block) - 0.5)
