@@ -48,26 +48,25 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         results = evaluation.evaluate(frames, methods)
-    tables = []
-    for by in (("method", "dose"), ("method", "crystal", "dose")):
-        summary = evaluation.summarize(results, by=by)
-        values = ["f1", "precision_pm", "common_precision_pm"]
-        table = summary.pivot_table(index=list(by[1:]), columns="method", values=values).round(3)
-        table.columns = [f"{NAMES[k]}, {m}" for k, m in table.columns]
-        table = table.rename_axis(index={"dose": "dose [e/Å²]"})
-        print(table)
-        tables.append(pd.DataFrame(table).to_markdown())
     hrtem = evaluation.held_out_frames(doses=HRTEM_DOSES, n_images=N_FRAMES, shape=(256, 256), seed=7000, mode="hrtem")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         hrtem_results = evaluation.evaluate(hrtem, methods)
-    summary = evaluation.summarize(hrtem_results, by=("method", "dose"))
-    table = summary.pivot_table(index="dose", columns="method", values=values).round(3)
-    table.columns = [f"{NAMES[k]}, {m}" for k, m in table.columns]
-    print(table)
-    tables.append(pd.DataFrame(table.rename_axis(index="dose [e/Å²]")).to_markdown())
-    results["mode"], hrtem_results["mode"] = "haadf", "hrtem"
-    both = pd.concat([results, hrtem_results], ignore_index=True)
+
+    def table(rows, by) -> str:
+        summary = evaluation.summarize(rows, by=by)
+        wide = summary.pivot_table(index=list(by[1:]), columns="method", values=list(NAMES)).round(3)
+        wide.columns = [f"{NAMES[k]}, {m}" for k, m in wide.columns]
+        wide = wide.rename_axis(index={"dose": "dose [e/Å²]"})
+        print(wide)
+        return pd.DataFrame(wide).to_markdown()
+
+    tables = [
+        table(results, ("method", "dose")),
+        table(results, ("method", "crystal", "dose")),
+        table(hrtem_results, ("method", "dose")),
+    ]
+    both = pd.concat([results, hrtem_results], ignore_index=True)  # evaluate's "mode" tells them apart
     evaluation.summarize(both, by=("mode", "method", "crystal", "dose")).to_csv(
         Path(__file__).with_name("held_out.csv"), index=False
     )
