@@ -23,6 +23,10 @@ __all__ = [
     "summarize",
     "fit_platt",
     "apply_platt",
+    "interval_sets",
+    "conformal_level",
+    "count_breakdown",
+    "thick_summary",
 ]
 
 
@@ -121,7 +125,8 @@ def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.
         (of the true atoms) and ``atom_precision`` (of the predicted atoms, false
         columns included: over-counting lowers it); ``matches``, a DataFrame of the
         matched columns (``true`` and ``pred`` counts, ``confidence`` of the
-        prediction where it has one, NaN else), which :func:`summarize` pools.
+        prediction where it has one, NaN else; ``low`` and ``high``, its prediction
+        set, the count itself where it has none), which :func:`summarize` pools.
 
     Examples
     --------
@@ -168,6 +173,8 @@ def column_scores(pred: pd.DataFrame, truth: pd.DataFrame, *, radius: float = 0.
                 "true": tc.astype(int),
                 "pred": pc.astype(int),
                 "confidence": p["confidence"].to_numpy(float)[ip] if tp and "confidence" in p else np.full(tp, np.nan),
+                "low": p["count_low"].to_numpy(float)[ip] if tp and "count_low" in p else pc.astype(float),
+                "high": p["count_high"].to_numpy(float)[ip] if tp and "count_high" in p else pc.astype(float),
             }
         ),
     }
@@ -387,3 +394,190 @@ def fit_platt(confidence, correct) -> tuple[float, float]:
 
     a, b = minimize(nll, x0=[1.0, 0.0], method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-9}).x
     return float(a), float(b)
+
+
+def _grow_intervals(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Classes in the order a contiguous interval grows from the mode (towards the larger
+    neighbour), and the probability mass after each step: (N, K) each."""
+    n, k = p.shape
+    rows = np.arange(n)
+    lo = hi = p.argmax(axis=1)
+    order, mass = np.empty((n, k), int), np.empty((n, k))
+    order[:, 0], mass[:, 0] = lo, p[rows, lo]
+    for step in range(1, k):
+        left, right = lo - 1, hi + 1
+        p_left = np.where(left >= 0, p[rows, np.clip(left, 0, k - 1)], -1.0)
+        p_right = np.where(right < k, p[rows, np.clip(right, 0, k - 1)], -1.0)
+        to_right = p_right > p_left
+        new = np.where(to_right, right, left)
+        lo, hi = np.where(to_right, lo, left), np.where(to_right, right, hi)
+        order[:, step], mass[:, step] = new, mass[:, step - 1] + p[rows, new]
+    return order, mass
+
+
+def interval_sets(probabilities, *, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction sets of ordered classes (counts): the interval grown from the most probable
+    class, towards the more probable neighbour, until it holds ``level`` of the probability.
+
+    Parameters
+    ----------
+    probabilities : array-like
+        (N, K) class probabilities, classes ordered (0, 1, ... K-1).
+    level : float
+        Probability mass each set must hold (a conformal level from
+        :func:`conformal_level` gives calibrated coverage).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Lowest and highest class of each set (inclusive).
+
+    Examples
+    --------
+    >>> low, high = interval_sets([[0.05, 0.5, 0.3, 0.15], [0.9, 0.1, 0.0, 0.0]], level=0.8)
+    >>> low.tolist(), high.tolist()
+    ([1, 0], [2, 0])
+    """
+    p = np.asarray(probabilities, float).reshape(len(probabilities), -1)
+    if not len(p):
+        return np.zeros(0, int), np.zeros(0, int)
+    order, mass = _grow_intervals(p)
+    steps = np.minimum((mass < min(level, 1.0) - 1e-12).sum(axis=1), p.shape[1] - 1)
+    taken = np.arange(p.shape[1])[None, :] <= steps[:, None]
+    low = np.where(taken, order, p.shape[1]).min(axis=1)
+    high = np.where(taken, order, -1).max(axis=1)
+    return low, high
+
+
+def conformal_level(probabilities, labels, *, coverage: float = 0.9) -> float:
+    """Split-conformal level of :func:`interval_sets`: the mass at which sets cover the true
+    class of at least ``coverage`` of new samples exchangeable with these (calibration) ones.
+
+    Each calibration sample scores the mass its interval holds when its true class joins;
+    the level is the ``ceil((n + 1) coverage) / n`` quantile of the scores.
+
+    Parameters
+    ----------
+    probabilities : array-like
+        (N, K) probabilities of held-out samples.
+    labels : array-like
+        (N,) their true classes.
+    coverage : float
+        Wanted coverage in (0, 1).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0); mu = rng.uniform(0, 9, 4000); k = np.arange(10)
+    >>> p = np.exp(-((k - mu[:, None]) ** 2) / 2); p /= p.sum(axis=1, keepdims=True)
+    >>> y = np.array([rng.choice(10, p=q) for q in p])  # labels drawn from the probabilities
+    >>> level = conformal_level(p[:2000], y[:2000], coverage=0.9)
+    >>> low, high = interval_sets(p[2000:], level=level)
+    >>> round(level, 3), float(np.mean((y[2000:] >= low) & (y[2000:] <= high)))  # whole counts: >= 0.9
+    (0.962, 0.988)
+    """
+    if not 0 < coverage < 1:
+        raise ValueError(f"coverage must be in (0, 1), got {coverage}")
+    p = np.asarray(probabilities, float)
+    y = np.asarray(labels, int).ravel()
+    if len(p) != len(y) or not len(y):
+        raise ValueError(f"conformal_level: {len(p)} probability rows for {len(y)} labels")
+    order, mass = _grow_intervals(p)
+    score = mass[np.arange(len(y)), (order == y[:, None]).argmax(axis=1)]
+    rank = min(len(y), int(np.ceil((len(y) + 1) * coverage)))
+    return float(np.sort(score)[rank - 1])
+
+
+def count_breakdown(true, pred, *, low=None, high=None, max_count: int | None = None) -> pd.DataFrame:
+    """Counting scores by true count: the table every count evaluation reports.
+
+    Parameters
+    ----------
+    true, pred : array-like
+        True and predicted counts of matched columns [atoms].
+    low, high : array-like, optional
+        Prediction sets (inclusive), for their coverage and mean size.
+    max_count : int, optional
+        Counts above it are pooled into one row labelled ``max_count`` ("or more").
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per true count: ``count``, ``n``, ``exact``, ``within_one``,
+        ``mean_error`` (predicted minus true [atoms]), ``mae``; with sets ``coverage``
+        and ``set_size`` [counts].
+
+    Examples
+    --------
+    >>> count_breakdown([1, 1, 3, 3], [1, 2, 3, 5])[["count", "n", "exact", "mean_error"]].values.tolist()
+    [[1.0, 2.0, 0.5, 0.5], [3.0, 2.0, 0.5, 1.0]]
+    """
+    t = np.asarray(true, float).ravel()
+    p = np.asarray(pred, float).ravel()
+    key = np.minimum(t, max_count) if max_count is not None else t
+    rows = []
+    for c in np.unique(key):
+        m = key == c
+        err = p[m] - t[m]
+        row = {
+            "count": int(c),
+            "n": int(m.sum()),
+            "exact": float(np.mean(err == 0)),
+            "within_one": float(np.mean(np.abs(err) <= 1)),
+            "mean_error": float(err.mean()),
+            "mae": float(np.abs(err).mean()),
+        }
+        if low is not None and high is not None:
+            lo, hi = np.asarray(low, float).ravel()[m], np.asarray(high, float).ravel()[m]
+            row["coverage"] = float(np.mean((t[m] >= lo) & (t[m] <= hi)))
+            row["set_size"] = float(np.mean(hi - lo + 1))
+        rows.append(row)
+    names = ["count", "n", "exact", "within_one", "mean_error", "mae"]
+    return pd.DataFrame(rows, columns=names + (["coverage", "set_size"] if low is not None else []))
+
+
+def thick_summary(true, pred, *, low=None, high=None, min_count: int = 3) -> dict:
+    """The headline of a count evaluation: columns of ``min_count`` or more atoms, pooled and
+    balanced over counts.
+
+    Parameters
+    ----------
+    true, pred : array-like
+        True and predicted counts of matched columns [atoms].
+    low, high : array-like, optional
+        Prediction sets, for ``coverage`` and ``set_size``.
+    min_count : int
+        Thinnest column counted in [atoms].
+
+    Returns
+    -------
+    dict
+        ``n``, ``exact``, ``within_one``, ``mean_error``, ``mae`` over those columns;
+        ``balanced_exact`` and ``balanced_within_one``, the means over true counts (each
+        count weighs the same); with sets ``coverage`` and ``set_size``.
+
+    Examples
+    --------
+    >>> s = thick_summary([1, 3, 3, 3, 6], [1, 3, 3, 4, 6]); (s["n"], s["exact"], round(s["balanced_exact"], 3))
+    (4, 0.75, 0.833)
+    """
+    t = np.asarray(true, float).ravel()
+    p = np.asarray(pred, float).ravel()
+    m = t >= min_count
+    nan = float("nan")
+    table = count_breakdown(
+        t[m], p[m], low=None if low is None else np.asarray(low)[m], high=None if high is None else np.asarray(high)[m]
+    )
+    err = p[m] - t[m]
+    out = {
+        "n": int(m.sum()),
+        "exact": float(np.mean(err == 0)) if m.any() else nan,
+        "within_one": float(np.mean(np.abs(err) <= 1)) if m.any() else nan,
+        "mean_error": float(err.mean()) if m.any() else nan,
+        "mae": float(np.abs(err).mean()) if m.any() else nan,
+        "balanced_exact": float(table["exact"].mean()) if m.any() else nan,
+        "balanced_within_one": float(table["within_one"].mean()) if m.any() else nan,
+    }
+    if low is not None and high is not None:
+        out["coverage"] = float(table.eval("coverage * n").sum() / table["n"].sum()) if m.any() else nan
+        out["set_size"] = float(table.eval("set_size * n").sum() / table["n"].sum()) if m.any() else nan
+    return out

@@ -30,8 +30,10 @@ __all__ = ["COMMON", "TRUTH", "PREDICTED", "STORED", "new_table", "with_pixels",
 COMMON = ("x", "y", "row", "col", "element", "channel", "count")
 #: A ground-truth table: column id, common columns, extent along the beam [Å].
 TRUTH = ("column", *COMMON, "z_min", "z_max")
-#: A prediction: common columns, confidence of the count, probability of a column.
-PREDICTED = (*COMMON, "confidence", "p_column")
+#: A prediction: common columns, the prediction set of the count (``count_low`` to
+#: ``count_high`` [atoms]; both ``count`` where no set was made), whether the column is
+#: thicker than the counter was trained for, confidence of the count, probability of a column.
+PREDICTED = (*COMMON, "count_low", "count_high", "beyond_range", "confidence", "p_column")
 #: The truth as a dataset stores it: numbers only, the element as its atomic number Z.
 STORED = ("column", "x", "y", "Z", "channel", "count", "z_min", "z_max")
 
@@ -80,11 +82,18 @@ def new_table(data, *, kind: str, sampling: float | None = None) -> pd.DataFrame
     table = pd.DataFrame(data)
     if sampling is not None and len(table):
         table = with_pixels(table, sampling)
+    if kind == "predicted" and len(table) and "count" in table.columns:
+        # a prediction without a set: the set is the count itself
+        table = table.assign(
+            **{n: table["count"] for n in ("count_low", "count_high") if n not in table.columns},
+            **({"beyond_range": False} if "beyond_range" not in table.columns else {}),
+        )
     missing = [n for n in names if n not in table.columns]
     if missing and len(table):
         raise ValueError(f"a {kind} column table needs {missing}")
     if not len(table):
-        return pd.DataFrame({n: pd.Series(dtype=object if n == "element" else float) for n in names})
+        dtypes = {"element": object, "beyond_range": bool}
+        return pd.DataFrame({n: pd.Series(dtype=dtypes.get(n, float)) for n in names})
     return table[list(names)].reset_index(drop=True)
 
 
