@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..core.imaging import poisson_noise
 from ..core.materials import material as _material
-from ..core.metrics import atoms_recovered, column_scores, pixel_calibration, summarize
+from ..core.metrics import atoms_recovered, column_scores, count_breakdown, pixel_calibration, summarize, thick_summary
 from ..simulation import SimulationConfig
 from ..storage import Dataset
 from ..utils import progress_bar
@@ -24,6 +24,16 @@ from .retrieval import load_retriever, retrieve
 #: Particle kinds whose columns all start on one base plane (the rest: symmetric about the mid-plane).
 FLAT_BASE = ("flat", "stepped", "sawtooth", "wedge")
 
+#: What a user may know of the optics, by name: the conditions handed to the counter.
+KNOWN = {
+    "optics": ("defocus", "Cs", "C5", "focal_spread", "aperture"),
+    "no_defocus": ("Cs", "C5", "focal_spread", "aperture"),
+    "none": (),
+}
+
+#: Mistilt classes of the by-tilt tables [degrees]: the nearest of these.
+TILT_CLASSES = (0.0, 0.5, 1.0, 2.0)
+
 __all__ = [
     "FLAT_BASE",
     "at_dose",
@@ -33,6 +43,10 @@ __all__ = [
     "best_model",
     "summary_by",
     "column_level",
+    "KNOWN",
+    "TILT_CLASSES",
+    "by_count",
+    "headline",
 ]
 
 
@@ -126,6 +140,9 @@ def evaluate(
     match_radius: float = 0.7,
     progress: bool = True,
     keep_maps: int = 2,
+    known: str = "optics",
+    decode: bool = True,
+    counter="auto",
 ) -> dict:
     """Score network and baseline on every test image at every dose.
 
@@ -147,6 +164,13 @@ def evaluate(
         Keep the noisy frames and maps of the first images for figures.
     progress : bool
         Show a progress bar.
+    known : {"optics", "no_defocus", "none"}
+        What the user is taken to know of each image's optics (:data:`KNOWN`), given to
+        :func:`~atomtools.columns.retrieve`; the mistilt is never given.
+    decode : bool
+        Particle decoding in the retrieval.
+    counter : "auto", path, Counter or None
+        The column counter (see :func:`~atomtools.columns.retrieve`).
 
     Returns
     -------
@@ -156,6 +180,8 @@ def evaluate(
         the network near columns; ``examples``: frames, maps and tables for figures.
     """
 
+    if known not in KNOWN:
+        raise ValueError(f"known must be one of {sorted(KNOWN)}, got {known!r}")
     ret = load_retriever(model)
     mat = _material(test.attrs["config"]["material"])
     params = test.params
@@ -177,10 +203,14 @@ def evaluate(
             "max_count": int(p["max_count"]),
             "tilt": float(p["tilt"]),
             "defocus": float(p["defocus"]),
+            "known": known,
         }
+        optics = {name: float(p[name]) for name in KNOWN[known] if name in p}
         for k, dose in enumerate(doses):
             noisy = at_dose(clean, dose, test.sampling, [seed, i, k])
-            table, maps = retrieve(noisy, sampling=test.sampling, model=ret, resample=True)
+            table, maps = retrieve(
+                noisy, sampling=test.sampling, model=ret, resample=True, optics=optics, decode=decode, counter=counter
+            )
             s = column_scores(table, truth, radius=match_radius, channel=0)
             others = {}
             for ch, name in enumerate(mat.channel_names[1:], 1):
@@ -292,10 +322,80 @@ def column_level(rows: list[dict]) -> pd.DataFrame:
     rows : list of dict
         Per-image scores from :func:`evaluate` (with their ``matches``).
     """
-    names = ["method", "dose", "image", "true", "pred", "confidence", "profile"]
+    names = ["method", "dose", "image", "true", "pred", "low", "high", "confidence", "profile", "tilt"]
     parts = [
-        r["matches"].assign(method=r["method"], dose=r["dose"], image=r["image"], profile=r["profile"])
+        r["matches"].assign(method=r["method"], dose=r["dose"], image=r["image"], profile=r["profile"], tilt=r["tilt"])
         for r in rows
         if len(r["matches"])
     ]
     return pd.concat(parts, ignore_index=True)[names] if parts else pd.DataFrame(columns=names)
+
+
+def _tilt_class(tilt) -> np.ndarray:
+    tilt = np.asarray(tilt, float)
+    classes = np.asarray(TILT_CLASSES)
+    return classes[np.abs(tilt[:, None] - classes[None, :]).argmin(axis=1)]
+
+
+def by_count(rows: list[dict], keys=("method", "dose"), *, max_count: int | None = 10) -> pd.DataFrame:
+    """Counting scores by true count (and by group of ``keys``): the table every count evaluation reports.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Per-image scores from :func:`evaluate`.
+    keys : sequence of str
+        Grouping columns of :func:`column_level`'s table; ``"tilt"`` groups by the nearest
+        of :data:`TILT_CLASSES`.
+    max_count : int, optional
+        Thicker columns are pooled into one row ("or more").
+
+    Returns
+    -------
+    pandas.DataFrame
+        The keys, then :func:`atomtools.core.metrics.count_breakdown`'s columns (with the
+        prediction sets' coverage and size).
+    """
+    cols = column_level(rows)
+    if "tilt" in keys and len(cols):
+        cols = cols.assign(tilt=_tilt_class(cols["tilt"]))
+    parts = []
+    for key, group in cols.groupby(list(keys), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        table = count_breakdown(group["true"], group["pred"], low=group["low"], high=group["high"], max_count=max_count)
+        parts.append(table.assign(**dict(zip(keys, key)))[[*keys, *table.columns]])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def headline(rows: list[dict], keys=("method", "dose"), *, min_count: int = 3) -> pd.DataFrame:
+    """The headline of a count evaluation: columns of ``min_count`` or more atoms, per group.
+
+    Pooled and balanced-over-counts exactness, within-one, mean error [atoms], and the
+    prediction sets' coverage and size (:func:`atomtools.core.metrics.thick_summary`),
+    beside the detection F1 of the group.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Per-image scores from :func:`evaluate`.
+    keys : sequence of str
+        Grouping columns (``"tilt"``: by the nearest of :data:`TILT_CLASSES`).
+    min_count : int
+        Thinnest column counted in [atoms].
+    """
+    cols = column_level(rows)
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "matches"} for r in rows])
+    if "tilt" in keys:
+        cols = cols.assign(tilt=_tilt_class(cols["tilt"])) if len(cols) else cols
+        frame = frame.assign(tilt=_tilt_class(frame["tilt"])) if len(frame) else frame
+    out = []
+    for key, group in cols.groupby(list(keys), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        pooled = summarize([r for r in rows if all(_key_of(r, k) == v for k, v in zip(keys, key))])
+        thick = thick_summary(group["true"], group["pred"], low=group["low"], high=group["high"], min_count=min_count)
+        out.append({**dict(zip(keys, key)), "f1": pooled["f1"], **thick, "exact_all": pooled["exact"]})
+    return pd.DataFrame(out)
+
+
+def _key_of(row: dict, key: str):
+    return float(_tilt_class([row["tilt"]])[0]) if key == "tilt" else row[key]

@@ -24,6 +24,7 @@ from ..core.metrics import apply_platt
 from ..data import fetch
 from ..inference import SoftmaxHeads, predict_tiled
 from ..models import MODEL_FORMAT, UNet, fuse_for_inference, load_model
+from . import counting as _counting
 from .domain import lattice_check, structure_mask, warn_if_out_of_domain
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "load_retriever",
     "predict_maps",
     "find_columns",
+    "particle_groups",
+    "recount",
     "retrieve",
 ]
 
@@ -268,11 +271,135 @@ def find_columns(
     return tables.new_table(pd.concat(parts, ignore_index=True) if parts else [], kind="predicted")
 
 
+def particle_groups(xy: np.ndarray, *, link: float) -> np.ndarray:
+    """Label of the particle each column belongs to: columns closer than ``link`` [Å] are joined.
+
+    Parameters
+    ----------
+    xy : numpy.ndarray
+        (N, 2) positions [Å].
+    link : float
+        Largest distance of two neighbouring columns of one particle [Å].
+
+    Examples
+    --------
+    >>> particle_groups(np.array([[0.0, 0.0], [3.0, 0.0], [20.0, 0.0]]), link=4.0).tolist()
+    [0, 0, 1]
+    """
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    if not len(xy):
+        return np.zeros(0, int)
+    pairs = cKDTree(xy).sparse_distance_matrix(cKDTree(xy), link, output_type="coo_matrix")
+    return connected_components(pairs, directed=False)[1]
+
+
+def recount(
+    table: pd.DataFrame,
+    frame: np.ndarray,
+    *,
+    sampling: float,
+    counter,
+    material: Material | None,
+    optics=None,
+    tilt: float | None = None,
+    decode: bool = True,
+    coverage: float | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Counts of the principal species' columns from the counter, decoded particle by particle.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Detected columns (``row``, ``col`` [px of ``frame``]).
+    frame : numpy.ndarray
+        The normalized frame they were found in.
+    sampling : float
+        Its pixel size [Å].
+    counter : Counter
+        The column counter (:func:`atomtools.columns.counting.load_counter`).
+    material : Material, optional
+        The crystal, for the particle decoding (None: no decoding).
+    optics : Optics or dict, optional
+        What is known of the optics (:func:`atomtools.columns.counting.condition_vector`).
+    tilt : float, optional
+        Known mistilt [degrees].
+    decode : bool
+        Decode each particle's counts jointly (:func:`atomtools.core.chords.decode_counts`).
+    coverage : float, optional
+        Coverage of the prediction sets (default the counter's calibrated one, 0.9).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        The table with ``count``, ``count_low``, ``count_high``, ``beyond_range`` and
+        ``confidence`` of the principal columns replaced; and a dict with
+        ``probabilities`` (N, K) of those rows, ``model_count`` (the decoded
+        particle's chord, -1 where none) and ``rows`` (their index in the table).
+    """
+    from ..core.chords import decode_counts
+
+    conditions = _counting.condition_vector(optics, tilt=tilt)  # bad input fails here, columns or not
+    principal = np.flatnonzero(table["channel"].to_numpy() == 0) if len(table) else np.zeros(0, int)
+    empty = np.zeros((0, counter.config.n_classes))
+    info = {"probabilities": empty, "model_count": np.zeros(0, int), "rows": principal, "decoded": False}
+    if not len(principal):
+        return table, info
+    rows = table["row"].to_numpy(float)[principal]
+    cols = table["col"].to_numpy(float)[principal]
+    prob = _counting.count_probabilities(frame, rows, cols, sampling=sampling, counter=counter, conditions=conditions)
+    model_count = np.full(len(principal), -1)
+    decoded = False
+    if decode and material is not None:
+        xy = np.column_stack([cols, rows]) * sampling
+        for g in np.unique(groups := particle_groups(xy, link=0.75 * material.a)):
+            members = np.flatnonzero(groups == g)
+            if len(members) < 8:
+                continue
+            out = decode_counts(xy[members], prob[members], material)
+            if out is not None:
+                prob[members] = out["probabilities"]
+                model_count[members] = out["model_count"]
+                decoded = True
+    level = counter.level(coverage, decoded=decoded)
+    sets = _counting.prediction_table(prob, level=level)
+    table = table.copy()
+    for name in ("count", "count_low", "count_high", "beyond_range", "confidence"):
+        column = table[name].to_numpy().copy()
+        column[principal] = sets[name]
+        table[name] = column
+    info.update(probabilities=prob, model_count=model_count, decoded=decoded, level=level)
+    return table, info
+
+
+def _auto_counter(ret: Retriever):
+    """The shipped counter where it counts the retriever's material, else None."""
+    if ret.material is None:
+        return None
+    return _shipped_counter(ret.material.name, tuple(ret.material.zone_axis))
+
+
+@functools.lru_cache(maxsize=8)
+def _shipped_counter(name: str, zone_axis: tuple[int, int, int]):
+    try:
+        counter = _counting.load_counter("pretrained")
+    except KeyError:  # no counter in the manifest
+        return None
+    return counter if counter.material == name and tuple(counter.zone_axis) == zone_axis else None
+
+
 def retrieve(
     image,
     *,
     sampling: float,
     model="pretrained",
+    optics=None,
+    tilt: float | None = None,
+    counter="auto",
+    decode: bool = True,
+    coverage: float | None = None,
     resample: bool = False,
     tile: int | None = None,
     overlap: int = 32,
@@ -290,6 +417,23 @@ def retrieve(
         Its pixel size [Å].
     model : "pretrained", path, Retriever or (UNet, metadata)
         The network; ``"pretrained"`` is the shipped CeO2 model.
+    optics : Optics or dict, optional
+        What is known of the imaging conditions: an
+        :class:`~atomtools.core.imaging.Optics`, or a dict with some of ``defocus``,
+        ``Cs``, ``C5``, ``focal_spread`` [Å] and ``aperture`` [mrad]. The counter
+        answers for the whole trained range of what is not given.
+    tilt : float, optional
+        Mistilt of the particle from the zone axis, if known [degrees].
+    counter : "auto", "pretrained", path, Counter or None
+        The column counter (:mod:`atomtools.columns.counting`) that counts the
+        principal species' columns: ``"auto"`` the shipped one where it was trained
+        for the network's material and sampling; None: the U-Net's own vote.
+    decode : bool
+        Decode the counts of each particle jointly under a convex-polyhedron prior
+        (:func:`atomtools.core.chords.decode_counts`).
+    coverage : float, optional
+        Coverage of the prediction sets ``count_low``..``count_high`` (default 0.9, as
+        calibrated on held-out structures).
     resample : bool
         If the frame's sampling differs from the model's by more than 5 %, resample it
         to the model's (and the maps back) instead of refusing.
@@ -309,7 +453,9 @@ def retrieve(
     -------
     table : pandas.DataFrame
         One row per column: ``x``, ``y`` [Å], ``row``, ``col`` [px of the input frame],
-        ``element``, ``channel``, ``count`` [atoms], ``confidence``, ``p_column``
+        ``element``, ``channel``, ``count`` [atoms], ``count_low``, ``count_high`` (the
+        prediction set [atoms]), ``beyond_range`` (the column may be thicker than the
+        counter was trained for), ``confidence``, ``p_column``
         (:data:`atomtools.core.tables.PREDICTED`).
     maps : dict
         ``classes``, ``confidence``, ``column_probability`` ((heads, H, W), on the input
@@ -346,7 +492,8 @@ def retrieve(
         )
     work = resample_frame(frame, sampling, ret.sampling, order=1) if resampled else frame
     work_sampling = ret.sampling if resampled else sampling
-    maps = predict_maps(normalize(work), ret, tile=tile, overlap=overlap)
+    normalized = normalize(work)
+    maps = predict_maps(normalized, ret, tile=tile, overlap=overlap)
     table = find_columns(
         maps,
         sampling=work_sampling,
@@ -355,19 +502,35 @@ def retrieve(
         min_distance=min_distance,
         threshold=threshold,
     )
+    if ret.column_calibration is not None and len(table):
+        table = table.assign(confidence=apply_platt(table["confidence"].to_numpy(), *ret.column_calibration))
     if resampled:
         maps = {
             k: resample_frame(v, ret.sampling, sampling, order=0 if k == "classes" else 1, shape=frame.shape)
             for k, v in maps.items()
         }
         table = tables.with_pixels(table, sampling)
-    if ret.column_calibration is not None and len(table):
-        table = table.assign(confidence=apply_platt(table["confidence"].to_numpy(), *ret.column_calibration))
     maps["structure"] = structure_mask(frame, sampling) if structure_only else None
     if maps["structure"] is not None and len(table):
         rows = np.clip(np.rint(table["row"].to_numpy()).astype(int), 0, frame.shape[0] - 1)
         cols = np.clip(np.rint(table["col"].to_numpy()).astype(int), 0, frame.shape[1] - 1)
         table = table[maps["structure"][rows, cols]].reset_index(drop=True)
+    counter = _auto_counter(ret) if isinstance(counter, str) and counter == "auto" else counter
+    maps["counts"] = None
+    if counter is not None:
+        # the counter reads the normalized frame the network saw (at the model's sampling)
+        counted, maps["counts"] = recount(
+            tables.with_pixels(table, work_sampling) if resampled else table,
+            normalized,
+            sampling=work_sampling,
+            counter=_counting.load_counter(counter),
+            material=ret.material,
+            optics=optics,
+            tilt=tilt,
+            decode=decode,
+            coverage=coverage,
+        )
+        table = tables.with_pixels(counted, sampling) if resampled else counted
     has_structure = maps["structure"] is None or bool(maps["structure"].any())
     report = lattice_check(frame, sampling, ret.material) if ret.material is not None and has_structure else None
     if report is not None:

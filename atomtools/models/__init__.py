@@ -5,9 +5,10 @@ training; :mod:`atomtools.models.io` saves and loads them (``weights_only=True``
 with their metadata and writes model cards.
 """
 
-from . import io, rrdb, unet
+from . import counter, io, rrdb, unet
+from .counter import *  # noqa: F403 - each module's public names, as its __all__ lists them
 from .io import *  # noqa: F403 - each module's public names, as its __all__ lists them
 from .rrdb import *  # noqa: F403 - each module's public names, as its __all__ lists them
 from .unet import *  # noqa: F403 - each module's public names, as its __all__ lists them
 
-__all__ = [*unet.__all__, *rrdb.__all__, *io.__all__]
+__all__ = [*unet.__all__, *rrdb.__all__, *counter.__all__, *io.__all__]

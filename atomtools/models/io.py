@@ -16,17 +16,22 @@ import torch
 from torch import nn
 
 from ..utils import atomic_path
+from .counter import ColumnCounter, CounterConfig
 from .rrdb import PatchConfig, PatchDiscriminator, RRDBConfig, RRDBNet
 from .unet import UNet, UNetConfig
 
-__all__ = ["NETWORKS", "MODEL_FORMAT", "save_model", "load_model", "model_card", "n_parameters"]
+__all__ = ["NETWORKS", "MODEL_FORMAT", "COUNTER_FORMAT", "save_model", "load_model", "model_card", "n_parameters"]
 
 #: format name -> (network class, its config class with to_dict/from_dict).
 NETWORKS: dict[str, tuple[type[nn.Module], type]] = {
     "atomtools.unet/1": (UNet, UNetConfig),
     "atomtools.rrdb/1": (RRDBNet, RRDBConfig),
     "atomtools.patchgan/1": (PatchDiscriminator, PatchConfig),
+    "atomtools.counter/1": (ColumnCounter, CounterConfig),
 }
+
+#: Format of the column-counter weights.
+COUNTER_FORMAT = "atomtools.counter/1"
 
 #: Format of the U-Net weights.
 MODEL_FORMAT = "atomtools.unet/1"
