@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["main", "build_parser", "parse_angles"]
+__all__ = ["main", "build_parser", "parse_angles", "parse_optics"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--frames", default=None, help="frames to read: START:STOP (STOP excluded), default all")
     col.add_argument("--model", default="pretrained", help="U-Net weights (default: the shipped CeO2 model)")
     col.add_argument("--pool", type=int, default=1, help="sum this many consecutive aligned frames (default 1)")
+    col.add_argument(
+        "--optics",
+        default=None,
+        help="what is known of the optics, NAME=VALUE pairs: defocus, Cs, C5, focal_spread [Å], aperture [mrad], "
+        "e.g. 'defocus=-50,Cs=-1e5' (default: what the file records, else unknown)",
+    )
+    col.add_argument("--defocus", type=float, default=None, help="defocus [Å], positive underfocus (abTEM)")
+    col.add_argument("--cs", type=float, default=None, help="spherical aberration C3 [Å] (-1e5 Å = -10 µm)")
+    col.add_argument("--tilt", type=float, default=None, help="mistilt from the zone axis [degrees], if known")
+    col.add_argument(
+        "--coverage", type=float, default=0.9, help="coverage of the count sets count_low..count_high (default 0.9)"
+    )
+    col.add_argument("--no-decode", action="store_true", help="count each column alone (no particle decoding)")
     col.add_argument("--out", default=None, help="output folder (default: beside each file)")
 
     atoms = sub.add_parser(
@@ -183,8 +196,43 @@ def _frame_range(text: str | None):
     return slice(start, stop)
 
 
+def parse_optics(text: str | None, **given) -> dict:
+    """The optics a user gave on the command line: ``NAME=VALUE`` pairs, then single options.
+
+    Parameters
+    ----------
+    text : str, optional
+        ``"defocus=-50,Cs=-1e5"``.
+    **given
+        Single options (None: not given), which override the pairs.
+
+    Examples
+    --------
+    >>> parse_optics("defocus=-50, Cs=-1e5", Cs=-8e4, C5=None)
+    {'defocus': -50.0, 'Cs': -80000.0}
+    """
+    from .columns.counting import CONDITIONS
+
+    out = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in CONDITIONS or name == "tilt":
+            raise ValueError(f"--optics {text!r}: unknown {name!r}; known: defocus, Cs, C5, focal_spread, aperture")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--optics {text!r}: {name} needs a number, got {value.strip()!r}") from None
+    out.update({k: float(v) for k, v in given.items() if v is not None})
+    return out
+
+
 def _columns(args) -> int:
     from pathlib import Path
+
+    import numpy as np
 
     from . import io, plotting
     from .columns import retrieve
@@ -192,20 +240,23 @@ def _columns(args) -> int:
     from .core.imaging import repair_pixels
     from .utils import write_text
 
+    typed = parse_optics(args.optics, defocus=args.defocus, Cs=args.cs)
     for name in args.files:
         frames = io.read_frames(name, sampling=args.sampling, frames=_frame_range(args.frames))
         io.require_sampling(frames)
         out = Path(args.out) if args.out else Path(name).parent
         stem = Path(name).stem
         first, _ = repair_pixels(frames.frame(0))
+        optics = {**io.recorded_optics(frames), **typed}
+        counting = dict(optics=optics or None, tilt=args.tilt, coverage=args.coverage, decode=not args.no_decode)
         if frames.n_frames > 1:
-            result = run_series(frames, model=args.model, pool=args.pool, resample=True)
+            result = run_series(frames, model=args.model, pool=args.pool, resample=True, **counting)
             columns = result["columns"]
             write_text(out / f"{stem}_tracks.csv", result["tracks"].to_csv(index=False))
             write_text(out / f"{stem}_events.csv", result["events"].to_csv(index=False))
             summary = f"{result['tracks'].track.nunique()} tracks, {len(result['events'])} events"
         else:
-            columns, _ = retrieve(first, sampling=frames.sampling, model=args.model, resample=True)
+            columns, _ = retrieve(first, sampling=frames.sampling, model=args.model, resample=True, **counting)
             columns = columns.assign(frame=0)
             summary = ""
         write_text(out / f"{stem}_columns.csv", columns.to_csv(index=False))
@@ -213,9 +264,19 @@ def _columns(args) -> int:
             first, columns[columns.frame == 0], sampling=frames.sampling, title=f"{stem}: frame 0"
         )
         plotting.save(fig, out, f"{stem}_overlay")
+        principal = columns[columns.channel == 0] if len(columns) else columns
+        sets = (
+            f"; {args.coverage:.0%} count sets {np.mean(principal.count_high - principal.count_low + 1):.1f} counts "
+            f"wide on average, {int(principal.beyond_range.sum())} column(s) beyond the trained thickness"
+            if len(principal)
+            else ""
+        )
+        known = ", ".join(f"{k}={v:g}" for k, v in optics.items()) or "none (counted over the trained ranges)"
         print(
             f"{name}: {frames.n_frames} frame(s), {len(columns)} columns -> {out / (stem + '_columns.csv')}"
             + (f"; {summary}" if summary else "")
+            + sets
+            + f"; optics known: {known}"
         )
     return 0
 

@@ -68,6 +68,7 @@ __all__ = [
     "read_frames",
     "read_series",
     "require_sampling",
+    "recorded_optics",
     "check_frames",
     "estimate_counts_per_electron",
     "estimate_dose",
@@ -499,6 +500,32 @@ def read_series(
     return _finish(raw, name, sampling=sampling, frames=frames, times=times, frame_interval=frame_interval)
 
 
+def recorded_optics(frames: Frames) -> dict:
+    """What a microscope file records of the objective lens, as a column counter takes it.
+
+    Velox EMD files record the defocus (``Optics.Defocus`` [m], negative underfocus); it
+    comes back in Å with abTEM's sign (positive underfocus). Nothing else is read: the
+    Cs a file states is that of the uncorrected objective, not what the corrector set.
+
+    Parameters
+    ----------
+    frames : Frames
+        Frames from :func:`read_frames`.
+
+    Returns
+    -------
+    dict
+        ``{"defocus": value}`` where recorded, else empty.
+
+    Examples
+    --------
+    >>> recorded_optics(Frames(np.ones((8, 8)), source="a.emd", metadata={"optics": {"defocus": 52.0}}))
+    {'defocus': 52.0}
+    """
+    optics = (frames.metadata or {}).get("optics", {})
+    return {k: float(v) for k, v in optics.items() if k == "defocus" and v is not None and np.isfinite(float(v))}
+
+
 def require_sampling(frames: Frames) -> float:
     """The pixel size of ``frames`` [Å], or a ValueError naming the file when it is unknown.
 
@@ -843,6 +870,12 @@ def _open_rsciio(path: Path, fmt: str, signal, units) -> dict:
         detector = detector or info["title"]  # Velox titles a signal by its detector
     if detector:
         metadata["detector"] = str(detector)
+    defocus = _get(original, "Optics.Defocus")  # Velox: metres, negative underfocus
+    try:
+        if defocus is not None and np.isfinite(float(defocus)):
+            metadata["optics"] = {"defocus": -float(defocus) * 1e10}  # [Å], positive underfocus (abTEM)
+    except (TypeError, ValueError):
+        pass
     adu = _get(original, "ADUs Per Electron Bin1x")
     if adu is not None and float(adu) > 0 and float(adu) != 1.0:
         metadata["counts_per_electron"] = float(adu)
