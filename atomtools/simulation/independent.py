@@ -6,11 +6,14 @@ model that only scores on images made that way has learned the simulator. The im
 here are made by other code at every step:
 
 - particles: plain cuts of ASE's bulk crystal (``ase.build.bulk``), centred on a
-  cation or an anion site, as a truncated octahedron (Wulff-like), a sphere, or a slab
-  whose thickness ramps across it (a wedge: thin to thick columns), rotated onto the
-  zone axis with their own rotation; for fcc metals also ASE's Wulff construction
+  cation or an anion site, as a truncated octahedron (Wulff-like), a Wulff shape of
+  {111}, {100} and {110} facets, a sphere, or a slab whose thickness ramps across it
+  (a wedge: thin to thick columns), rotated onto the zone axis with their own
+  rotation; for fcc metals the Wulff shape is ASE's construction
   (``ase.cluster.wulff_construction``); anions kept where they have two cation
-  neighbours (the training builder asks for three);
+  neighbours (the training builder asks for three). :data:`COMPACT` draws whole
+  compact particles 2-3 nm across at set mistilts (0, 0.5, 1, 2 degrees): the interior
+  columns of a real particle;
 - a carbon support of uniformly random atoms (no closest approach) on part of them;
 - abTEM the plain way on the full grid: another potential sampling and slice
   thickness, the Kirkland or Lobato parametrization, frozen phonons on part of the
@@ -44,6 +47,7 @@ __all__ = [
     "make_independent_set",
     "SHAPES",
     "PARTICLES",
+    "COMPACT",
     "MULTISLICE",
     "OPTICS",
 ]
@@ -57,7 +61,21 @@ PARTICLES = {
     "radius": (6.0, 12.0),
     "max_thickness": (4, 11),
     "tilt": 2.0,
+    "tilt_values": (),
     "support_probability": 0.3,
+}
+
+#: Compact whole particles (truncated octahedra and Wulff shapes, cation- or anion-centred,
+#: 2-3 nm across) at the mistilts a by-tilt table reports: ``IndependentConfig(**COMPACT)``.
+COMPACT = {
+    "shape": (512, 512),
+    "sampling": 0.1,
+    "particles": {
+        "shapes": ("octahedron", "wulff"),
+        "radius": (10.0, 16.0),
+        "tilt_values": (0.0, 0.5, 1.0, 2.0),
+        "support_probability": 0.3,
+    },
 }
 
 #: Default multislice settings of the independent set.
@@ -91,8 +109,10 @@ class IndependentConfig(Record):
     particles : dict
         ``shapes`` (kinds of :data:`SHAPES`; ``wulff`` only for fcc metals),
         ``radius`` [Å], ``max_thickness`` (thickest column of the wedges [atoms]),
-        ``tilt`` (largest mistilt [degrees]), ``support_probability`` (chance of a
-        carbon support); defaults :data:`PARTICLES`, any key may be given alone.
+        ``tilt`` (largest mistilt [degrees], drawn uniformly), ``tilt_values`` (if
+        given, the mistilt is one of these instead [degrees]), ``support_probability``
+        (chance of a carbon support); defaults :data:`PARTICLES`, any key may be given
+        alone.
     multislice : dict
         ``sim_sampling`` (potential sampling [Å]), ``slice_thickness`` [Å] and
         ``phonon_probability`` (chance of 4 frozen-phonon configurations, 0.08 Å);
@@ -124,8 +144,6 @@ class IndependentConfig(Record):
         shapes = self.particles["shapes"]
         if set(shapes) - set(SHAPES) or not shapes:
             raise ValueError(f"IndependentConfig.particles['shapes']: {shapes}; expected some of {SHAPES}")
-        if "wulff" in shapes and self.material.structure != "fcc":
-            raise ValueError("IndependentConfig.shapes: 'wulff' (ASE's Wulff construction) is for fcc metals only")
 
     @property
     def extent(self) -> tuple[float, float]:
@@ -147,7 +165,7 @@ def _cut(mat: Material, rng: np.random.Generator, kind: str, max_thickness: int,
     from ase.build import bulk
     from ase.data import atomic_numbers
 
-    if kind == "wulff":
+    if kind == "wulff" and mat.structure == "fcc":
         from ase.cluster import wulff_construction
 
         energies = [1.0, float(rng.uniform(1.05, 1.3)), float(rng.uniform(1.1, 1.4))]
@@ -181,14 +199,18 @@ def _cut(mat: Material, rng: np.random.Generator, kind: str, max_thickness: int,
     crystal_pos = pos.copy()
     pos = pos @ frame.T
     principal = numbers == atomic_numbers[mat.principal]
-    if kind == "octahedron":
+    if kind == "octahedron" or (kind == "wulff" and mat.structure != "fcc"):
+        # facet distances in proportion to surface energies (Wulff): {111} lowest
         d111 = radius
         d100 = float(rng.uniform(1.0, 1.45)) * d111
+        d110 = float(rng.uniform(1.1, 1.5)) * d111 if kind == "wulff" else np.inf
         keep = np.ones(len(pos), bool)
         for n in [(1, 1, 1), (1, 1, -1), (1, -1, 1), (-1, 1, 1)]:
             keep &= np.abs(crystal_pos @ (np.asarray(n) / np.sqrt(3))) <= d111
         for n in np.eye(3):
             keep &= np.abs(crystal_pos @ n) <= d100
+        for n in [(1, 1, 0), (1, -1, 0), (1, 0, 1), (1, 0, -1), (0, 1, 1), (0, 1, -1)]:
+            keep &= np.abs(crystal_pos @ (np.asarray(n) / np.sqrt(2))) <= d110
     elif kind == "sphere":
         keep = np.linalg.norm(pos, axis=1) <= radius
     elif kind == "wedge":
@@ -197,9 +219,9 @@ def _cut(mat: Material, rng: np.random.Generator, kind: str, max_thickness: int,
         u = pos[:, 0] * np.cos(direction) + pos[:, 1] * np.sin(direction)
         top = (1 + (max_thickness - 1) * (u + radius) / (2 * radius)) * period  # a ramp from 1 atom to the thickest
         keep = (np.hypot(pos[:, 0], pos[:, 1]) <= radius) & (pos[:, 2] >= -0.1) & (pos[:, 2] < top - 0.1)
-    else:  # wulff: the whole construction
+    else:  # wulff of an fcc metal: the whole construction
         keep = np.ones(len(pos), bool)
-    if kind != "wulff" and (~principal).any():
+    if not (kind == "wulff" and mat.structure == "fcc") and (~principal).any():
         # anions (O) stay where they bond to at least two kept cations
         cations = pos[keep & principal]
         bond = mat.a * np.sqrt(3) / 4 * 1.05
@@ -271,6 +293,8 @@ def independent_structure(index: int, config: IndependentConfig, seed: int) -> d
         radius *= 0.9
     lattice_xy = particle.positions[:, :2].copy()
     tilt, tilt_axis, rotation = float(u(0, config.particles["tilt"])), float(u(0, 180)), float(u(0, 360))
+    if config.particles["tilt_values"]:  # drawn after the others: sets without it are unchanged
+        tilt = float(rng.choice(config.particles["tilt_values"]))
     axis = (np.cos(np.radians(tilt_axis)), np.sin(np.radians(tilt_axis)), 0.0)
     particle.rotate(tilt, axis, center=(0, 0, 0))
     particle.rotate(rotation, "z", center=(0, 0, 0))
@@ -334,7 +358,7 @@ def independent_structure(index: int, config: IndependentConfig, seed: int) -> d
         "index": int(index),
         "structure": int(index),
         "profile": kind,
-        "builder": "ase-wulff" if kind == "wulff" else "ase-cut",
+        "builder": "ase-wulff" if kind == "wulff" and mat.structure == "fcc" else "ase-cut",
         "radius": radius,
         "max_count": int(principal["count"].max()) if len(principal) else 0,
         "mean_count": float(principal["count"].mean()) if len(principal) else 0.0,
