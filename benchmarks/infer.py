@@ -6,10 +6,12 @@ the default contiguous memory format, batch norm as separate layers, the whole f
 at once, softmax and argmax. atomtools folds batch norm into the convolutions, runs in
 channels_last and blends tiles (one tile up to 1024 px). The two are interleaved
 frame by frame, so load on this shared machine hits both alike. ``retrieve`` (maps
-plus the column table) is timed too. The in-situ series of the source work ran at
-7.5 frames/s.
+plus the column table) is timed too, in three ways side by side: the U-Net's own
+counts (as before the counter), the column counter with the optics given, and the
+counter with the particle decoding (the default). The in-situ series of the source
+work ran at 7.5 frames/s.
 
-    python benchmarks/infer.py [--weights PATH] [--seconds 10]
+    python benchmarks/infer.py [--weights PATH] [--counter PATH] [--seconds 10]
 
 The ratio for 512 x 512 frames is printed last.
 """
@@ -57,6 +59,7 @@ def simulated_frame(size: int, *, sampling: float, dose: float = 1000.0) -> np.n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="pretrained")
+    parser.add_argument("--counter", default="pretrained", help="column counter weights (default: the shipped one)")
     parser.add_argument("--seconds", type=float, default=10.0, help="time spent per size and method")
     args = parser.parse_args()
 
@@ -73,7 +76,8 @@ def main() -> None:
         frame = normalize(simulated_frame(size, sampling=meta["sampling"]))
         a, b = naive(model, frame, heads), predict_maps(frame, ret)["classes"]
         agree = float(np.mean(a == b))
-        t_naive = t_ours = t_full = 0.0
+        t_naive = t_ours = t_full = t_counter = t_decoded = 0.0
+        optics = {"defocus": -50.0, "Cs": -9e4, "C5": 5e7, "focal_spread": 30.0, "aperture": 30.0}
         n = 0
         while t_naive < args.seconds:
             t = time.perf_counter()
@@ -83,13 +87,23 @@ def main() -> None:
             predict_maps(frame, ret)
             t_ours += time.perf_counter() - t
             t = time.perf_counter()
-            retrieve(frame, sampling=meta["sampling"], model=ret)
+            retrieve(frame, sampling=meta["sampling"], model=ret, counter=None)
             t_full += time.perf_counter() - t
+            t = time.perf_counter()
+            retrieve(frame, sampling=meta["sampling"], model=ret, counter=args.counter, optics=optics, decode=False)
+            t_counter += time.perf_counter() - t
+            t = time.perf_counter()
+            retrieve(frame, sampling=meta["sampling"], model=ret, counter=args.counter, optics=optics)
+            t_decoded += time.perf_counter() - t
             n += 1
         ratios[size] = t_naive / t_ours
         print(
             f"{size} x {size}: naive {n / t_naive:5.2f} frames/s, atomtools maps {n / t_ours:5.2f} frames/s, "
             f"retrieve (maps + columns) {n / t_full:5.2f} frames/s; same classes on {agree:.4%} of pixels"
+        )
+        print(
+            f"{size} x {size}: retrieve with the counter and optics {n / t_counter:5.2f} frames/s, "
+            f"and particle decoding {n / t_decoded:5.2f} frames/s (U-Net counts alone: {n / t_full:5.2f})"
         )
     print(f"1024 x 1024 ratio: {ratios[1024]:.2f}x")
     print("(frames: simulated CeO2 particles at 1000 e/Å²)")

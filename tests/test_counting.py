@@ -1,0 +1,158 @@
+"""Counting with the imaging conditions, particle decoding, prediction sets and by-count scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from atomtools import columns
+from atomtools.columns import counting
+from atomtools.columns.evaluation import by_count, headline
+from atomtools.core.chords import chord_counts, decode_counts, index_columns, projected_lattice
+from atomtools.core.imaging import Optics
+from atomtools.core.materials import material
+from atomtools.core.metrics import column_scores, conformal_level, count_breakdown, interval_sets, thick_summary
+from atomtools.models import ColumnCounter, CounterConfig, UNet, UNetConfig, save_model
+from atomtools.simulation.independent import COMPACT, IndependentConfig, _cut, _truth
+
+
+def _particle(seed: int, kind: str = "octahedron", radius: float = 12.0):
+    """The principal columns of a cut particle, rotated in the image plane: (xy [Å], true counts)."""
+    mat = material("CeO2")
+    rng = np.random.default_rng(seed)
+    atoms = _cut(mat, rng, kind, 8, radius)
+    atoms.rotate(float(rng.uniform(0, 360)), "z", center=(0, 0, 0))
+    _, table = _truth(atoms, mat, 0.1, atoms.positions[:, :2])
+    ce = table[table.channel == 0]
+    return ce[["x", "y"]].to_numpy(), ce["count"].to_numpy()
+
+
+def _gaussian_probabilities(centre, *, k: int = 16, width: float = 1.0) -> np.ndarray:
+    counts = np.arange(1, k + 1)
+    p = np.exp(-((counts[None, :] - np.asarray(centre, float)[:, None]) ** 2) / (2 * width**2))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_columns_of_a_rotated_particle_are_indexed_on_the_lattice():
+    xy, _ = _particle(0)
+    idx, residual, _ = index_columns(xy, projected_lattice("CeO2"))
+    assert residual.max() < 0.01
+    assert len(np.unique(idx, axis=0)) == len(xy)  # one lattice site per column
+
+
+@pytest.mark.parametrize("kind", ["octahedron", "wulff"])
+def test_decoding_exact_probabilities_gives_the_true_chords(kind):
+    xy, true = _particle(1, kind)
+    out = decode_counts(xy, _gaussian_probabilities(true, width=0.3), "CeO2")
+    assert np.array_equal(out["model_count"], true)
+    assert np.array_equal(out["probabilities"].argmax(axis=1) + 1, true)
+
+
+def test_decoding_pools_the_columns_of_a_compact_particle():
+    # per-column probabilities right about 40 % of the time, unbiased: the polyhedron recovers nearly all
+    exact_raw, exact_decoded = [], []
+    for seed in range(4):
+        xy, true = _particle(10 + seed, radius=float(11 + seed))
+        noisy = true + np.random.default_rng(seed).normal(0.0, 1.0, len(true))
+        p = _gaussian_probabilities(noisy)
+        out = decode_counts(xy, p, "CeO2")
+        exact_raw.append(np.mean(p.argmax(axis=1) + 1 == true))
+        exact_decoded.append(np.mean(out["probabilities"].argmax(axis=1) + 1 == true))
+    assert np.mean(exact_raw) < 0.55 and np.mean(exact_decoded) > 0.9
+
+
+def test_a_strong_departure_survives_the_prior():
+    # an adatom column two atoms above the polyhedron, told confidently by its probabilities, is kept
+    xy, true = _particle(2)
+    counts = true.copy()
+    inner = int(np.argmax(true))
+    counts[inner] += 2
+    p = _gaussian_probabilities(counts, width=0.3)
+    out = decode_counts(xy, p, "CeO2")
+    assert out["probabilities"].argmax(axis=1)[inner] + 1 == counts[inner]
+
+
+def test_chords_of_a_symmetric_particle():
+    lat = projected_lattice("CeO2")
+    d = np.full(len(lat.normals), 6.0)
+    assert chord_counts(np.zeros((1, 3)), d, lat).tolist() == [3]
+    assert chord_counts(np.zeros((1, 3)), d + 2 * 3.826 * 0.5**0.5 * 2**0.5, lat).tolist()[0] >= 4
+    assert projected_lattice("Si") is None  # diamond: dumbbell columns, not decoded
+
+
+def test_conditions_vector_and_its_errors():
+    v = counting.condition_vector(Optics(defocus=-50.0, Cs=-1e5), tilt=1.0)
+    assert v.shape == (12,) and v[6:].tolist() == [1.0] * 6 and v[0] == -1.0 and v[5] == 1.0
+    assert counting.condition_vector().tolist() == [0.0] * 12
+    with pytest.raises(ValueError, match="unknown \\['Cc'\\]"):
+        counting.condition_vector({"Cc": 1.0})
+    with pytest.raises(ValueError, match="finite number"):
+        counting.condition_vector({"defocus": float("nan")})
+
+
+def test_prediction_sets_cover_as_calibrated():
+    rng = np.random.default_rng(0)
+    centre = rng.uniform(1, 12, 6000)
+    p = _gaussian_probabilities(centre, width=1.2)
+    true = np.array([rng.choice(16, p=q) for q in p])
+    level = conformal_level(p[:3000], true[:3000], coverage=0.9)
+    low, high = interval_sets(p[3000:], level=level)
+    covered = np.mean((true[3000:] >= low) & (true[3000:] <= high))
+    assert 0.9 <= covered < 0.97
+    assert np.all(low <= p[3000:].argmax(axis=1)) and np.all(high >= p[3000:].argmax(axis=1))
+
+
+def test_by_count_tables_and_the_headline():
+    true = np.array([1, 1, 3, 3, 5, 5, 5, 9])
+    pred = np.array([1, 2, 3, 4, 5, 5, 6, 9])
+    table = count_breakdown(true, pred, low=pred - 1, high=pred + 1)
+    assert table["count"].tolist() == [1, 3, 5, 9] and table.loc[2, "mean_error"] == pytest.approx(1 / 3)
+    head = thick_summary(true, pred, low=pred - 1, high=pred + 1)
+    assert head["n"] == 6 and head["exact"] == pytest.approx(4 / 6) and head["coverage"] == 1.0
+    assert head["balanced_exact"] == pytest.approx((0.5 + 2 / 3 + 1.0) / 3)
+    # through evaluate's rows: by count and by mistilt class
+    truth = pd.DataFrame({"x": np.arange(8) * 3.0, "y": 0.0, "channel": 0, "count": true})
+    predicted = pd.DataFrame({"x": np.arange(8) * 3.0, "y": 0.0, "channel": 0, "count": pred, "confidence": 0.5})
+    row = {"method": "network", "dose": 1000.0, "image": 0, "profile": "octahedron", "tilt": 0.9}
+    rows = [{**row, **column_scores(predicted, truth)}]
+    assert by_count(rows, ("method", "tilt"))["tilt"].unique().tolist() == [1.0]
+    assert headline(rows)["exact"].iloc[0] == pytest.approx(4 / 6)
+
+
+def test_compact_independent_particles_are_whole_and_thick():
+    config = IndependentConfig(**COMPACT)
+    assert config.particles["tilt_values"] == (0.0, 0.5, 1.0, 2.0)
+    xy, true = _particle(3, "wulff", radius=14.0)
+    assert true.max() >= 7 and len(true) > 60
+
+
+@pytest.fixture(scope="module")
+def tiny_counter(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("counter") / "counter.pt"
+    save_model(
+        path,
+        ColumnCounter(CounterConfig(width=4, hidden=8)),
+        metadata={"material": "CeO2", "zone_axis": [1, 1, 0], "temperature": [1.0]},
+    )
+    return path
+
+
+def test_retrieve_with_a_counter_gives_sets_and_conditions(tiny_counter):
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(width=4, depth=2, stem=1)).eval()
+    tiny = columns.load_retriever((unet, {"sampling": 0.16, "temperature": [1.0, 1.0], "channels": [["Ce"], ["O"]]}))
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:128, 0:128] * 0.16
+    frame = rng.poisson(200 * (1 + 0.5 * np.cos(2 * np.pi * xx / 3.3) * np.cos(2 * np.pi * yy / 3.3))).astype(float)
+    table, maps = columns.retrieve(
+        frame, sampling=0.16, model=tiny, counter=tiny_counter, optics={"defocus": -40.0}, structure_only=False
+    )
+    assert {"count_low", "count_high", "beyond_range"} <= set(table.columns)
+    if len(table):
+        assert (table["count_low"] <= table["count"]).all() and (table["count"] <= table["count_high"]).all()
+    assert maps["counts"] is None or maps["counts"]["probabilities"].shape[1] == 16
+    with pytest.raises(ValueError, match="unknown"):
+        columns.retrieve(frame, sampling=0.16, model=tiny, counter=tiny_counter, optics={"Cc": 1.0})
