@@ -156,3 +156,19 @@ def test_retrieve_with_a_counter_gives_sets_and_conditions(tiny_counter):
     assert maps["counts"] is None or maps["counts"]["probabilities"].shape[1] == 16
     with pytest.raises(ValueError, match="unknown"):
         columns.retrieve(frame, sampling=0.16, model=tiny, counter=tiny_counter, optics={"Cc": 1.0})
+
+
+def test_columns_off_the_crystal_lattice_are_dropped():
+    xy, true = _particle(4)
+    rng = np.random.default_rng(0)
+    amorphous = rng.uniform(-12, 12, (12, 2)) + np.array([40.0, 0.0])  # a patch of support beside the particle
+    lone = np.array([[0.0, 40.0]])
+    points = np.vstack([xy, amorphous, lone])
+    table = pd.DataFrame({"x": points[:, 0], "y": points[:, 1], "channel": 0})
+    oxygen = pd.DataFrame({"x": [xy[0, 0] + 1.2, 60.0], "y": [xy[0, 1], 60.0], "channel": [1, 1]})
+    keep = columns.crystal_columns(pd.concat([table, oxygen], ignore_index=True), material("CeO2"))
+    assert keep[: len(xy)].all() and not keep[len(xy) : len(xy) + 13].any()
+    assert keep[-2] and not keep[-1]  # O beside a kept Ce column stays; O far from any does not
+    # a frame of amorphous columns alone: nothing to judge by, all kept
+    only = pd.DataFrame({"x": amorphous[:, 0], "y": amorphous[:, 1], "channel": 0})
+    assert columns.crystal_columns(only, material("CeO2")).all()

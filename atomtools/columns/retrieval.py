@@ -35,6 +35,7 @@ __all__ = [
     "predict_maps",
     "find_columns",
     "particle_groups",
+    "crystal_columns",
     "recount",
     "retrieve",
 ]
@@ -296,6 +297,62 @@ def particle_groups(xy: np.ndarray, *, link: float) -> np.ndarray:
     return connected_components(pairs, directed=False)[1]
 
 
+def crystal_columns(
+    table: pd.DataFrame, material: Material, *, min_group: int = 5, max_residual: float = 0.25
+) -> np.ndarray:
+    """Which columns belong to a crystal of ``material``: their particle sits on its projected lattice.
+
+    Columns of the principal species are grouped into particles (neighbours closer than
+    0.75 a); a group of ``min_group`` or more whose positions fit the projected lattice
+    (median distance from the lattice sites at most ``max_residual``) is a crystal. What
+    is kept: every column of a crystal, and the other species' columns next to one. Where
+    the frame holds a crystal, groups that are not (columns the network saw in amorphous
+    support or noise, which sit off any lattice) and small isolated groups are dropped;
+    where it holds none, everything is kept (nothing to judge by).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Detected columns (``x``, ``y`` [Å], ``channel``).
+    material : Material
+        The crystal and zone axis.
+    min_group : int
+        Fewest columns of a group judged on its own.
+    max_residual : float
+        Largest median distance of a crystal's columns from its lattice sites [Å].
+
+    Returns
+    -------
+    numpy.ndarray
+        (len(table),) bool: keep.
+    """
+    from scipy.spatial import cKDTree
+
+    from ..core.chords import index_columns, projected_lattice
+
+    keep = np.ones(len(table), bool)
+    lattice = projected_lattice(material)
+    principal = table["channel"].to_numpy() == 0 if len(table) else np.zeros(0, bool)
+    if lattice is None or principal.sum() < min_group:
+        return keep
+    xy = table[["x", "y"]].to_numpy(float)
+    rows = np.flatnonzero(principal)
+    groups = particle_groups(xy[rows], link=0.75 * material.a)
+    crystal = np.zeros(len(rows), bool)
+    for g in np.unique(groups):
+        members = groups == g
+        if members.sum() >= min_group:
+            crystal[members] = np.median(index_columns(xy[rows][members], lattice)[1]) <= max_residual
+    if not crystal.any():
+        return keep
+    keep[rows] = crystal
+    others = np.flatnonzero(~principal)
+    if len(others):
+        near, _ = cKDTree(xy[rows][crystal]).query(xy[others], distance_upper_bound=0.75 * material.a)
+        keep[others] = np.isfinite(near)
+    return keep
+
+
 def recount(
     table: pd.DataFrame,
     frame: np.ndarray,
@@ -406,6 +463,7 @@ def retrieve(
     threshold: float = 0.5,
     min_distance: float = 1.0,
     structure_only: bool = True,
+    crystal_only: bool = True,
 ) -> tuple[pd.DataFrame, dict]:
     """Columns, atom counts and confidence of one HRTEM frame.
 
@@ -448,6 +506,9 @@ def retrieve(
         Keep only columns where the frame holds structure rather than shot noise alone
         (:func:`atomtools.columns.domain.structure_mask`): noise, vacuum and flat frames
         give no columns.
+    crystal_only : bool
+        Keep only columns of particles that sit on the material's lattice
+        (:func:`crystal_columns`): columns seen in amorphous support are dropped.
 
     Returns
     -------
@@ -515,6 +576,8 @@ def retrieve(
         rows = np.clip(np.rint(table["row"].to_numpy()).astype(int), 0, frame.shape[0] - 1)
         cols = np.clip(np.rint(table["col"].to_numpy()).astype(int), 0, frame.shape[1] - 1)
         table = table[maps["structure"][rows, cols]].reset_index(drop=True)
+    if crystal_only and ret.material is not None and len(table):
+        table = table[crystal_columns(table, ret.material)].reset_index(drop=True)
     counter = _auto_counter(ret) if isinstance(counter, str) and counter == "auto" else counter
     maps["counts"] = None
     if counter is not None:
