@@ -58,3 +58,42 @@ def test_network_and_baseline_are_scored_on_the_same_frames(tmp_path):
     assert all(len(c) == len(t) for c, t in result["pixels"].values())
     columns = evaluate.column_level(rows)
     assert set(columns.columns) >= {"method", "dose", "true", "pred", "confidence"}
+
+
+def test_a_counter_trains_on_patches_and_counts_in_the_evaluation(tmp_path):
+    from atomtools.columns import counting
+    from atomtools.models import CounterConfig
+
+    config = simulate.SimulationConfig(**SMALL)
+    store = open_dataset(
+        simulate.make_dataset(
+            tmp_path / "s.zarr", config, n_structures=2, seed=0, scheduler="synchronous", progress=False
+        )
+    )
+    data = counting.patch_dataset(store, seed=0, progress=False)
+    assert data["patch"].shape[1:] == (13, 13) and len(data["count"]) == len(data["conditions"]) > 0
+    assert set(np.isinf(data["dose"])) == {True, False}  # noise-free and noisy versions of each frame
+    out = tmp_path / "counter.pt"
+    result = counting.train_counter(
+        data,
+        out,
+        model_config=CounterConfig(width=4, hidden=8),
+        config=counting.CounterTrainConfig(steps=4, batch_size=16, validate_every=2),
+        held_out=0.5,
+        progress=False,
+        metadata={"material": "CeO2", "zone_axis": [1, 1, 0]},
+    )
+    assert out.exists() and out.with_suffix(".ckpt").exists() and "val_exact" in result["validation"]
+    counter = counting.load_counter(out)
+    assert 0 < counter.level(0.9) <= 1 and counter.level(0.6) <= counter.level(0.95)
+    torch.manual_seed(0)
+    model = (
+        UNet(UNetConfig(width=4, depth=2)).eval(),
+        {"sampling": 0.16, "temperature": [1.0, 1.0], "channels": [["Ce"], ["O"]]},
+    )
+    rows = evaluate.evaluate(store, model=model, doses=[1000.0], counter=counter, known="optics", progress=False)[
+        "rows"
+    ]
+    columns = evaluate.column_level(rows)
+    assert {"low", "high", "tilt"} <= set(columns.columns)
+    assert (columns.low <= columns.pred).all() and (columns.pred <= columns.high).all()

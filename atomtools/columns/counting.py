@@ -43,6 +43,7 @@ __all__ = [
     "CounterTrainConfig",
     "COVERAGES",
     "conformal_table",
+    "held_out_structures",
     "condition_vector",
     "column_patches",
     "patch_dataset",
@@ -272,6 +273,28 @@ class CounterTrainConfig(Record):
     checkpoint_every: float = 120.0
 
 
+def held_out_structures(structure, *, seed: int, fraction: float) -> np.ndarray:
+    """The structure ids a counter's training keeps out (for validation and calibration).
+
+    Parameters
+    ----------
+    structure : array-like
+        Global structure id of every patch (:func:`patch_dataset`).
+    seed : int
+        The training seed.
+    fraction : float
+        Fraction of the structures held out.
+
+    Examples
+    --------
+    >>> held_out_structures(np.repeat(np.arange(10), 3), seed=0, fraction=0.2).size
+    2
+    """
+    structures = np.unique(np.asarray(structure))
+    rng = np.random.default_rng([seed, 99])
+    return rng.choice(structures, max(1, int(round(fraction * len(structures)))), replace=False)
+
+
 def _masked_conditions(raw: np.ndarray, rng: np.random.Generator, p_known: float) -> np.ndarray:
     """Scaled conditions with random known flags (rows: samples)."""
     n = len(raw)
@@ -337,9 +360,7 @@ def train_counter(
     """
     out = Path(out)
     n_cls = model_config.n_classes
-    structures = np.unique(data["structure"])
-    rng = np.random.default_rng([config.seed, 99])
-    val_structures = rng.choice(structures, max(1, int(round(held_out * len(structures)))), replace=False)
+    val_structures = held_out_structures(data["structure"], seed=config.seed, fraction=held_out)
     is_val = np.isin(data["structure"], val_structures)
     train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
     patches = torch.from_numpy(data["patch"].astype(np.float32))[:, None]
