@@ -259,13 +259,14 @@ def chord_counts(sites: np.ndarray, distances: np.ndarray, lattice: ProjectedLat
     return count[0] if np.ndim(distances) == 1 else count
 
 
-def _log_evidence(prob: np.ndarray, counts: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Sum over columns of log sum_c p_i(c) pi(c | model count); counts (M, N)."""
-    k = prob.shape[1]
-    m = np.clip(counts.astype(int), 0, k)  # model count 0 (outside): the kernel's row 0
-    # kernel[m, c]: prior of class c (count c + 1) given model count m
-    like = np.einsum("nc,mnc->mn", prob, kernel[m])
-    return np.log(np.maximum(like, 1e-300)).sum(axis=1)
+def _log_evidence(prior_like: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sum over columns of log sum_c p_i(c) pi(c | model count); counts (M, N).
+
+    ``prior_like`` is ``p @ kernel.T``: (N, K + 1), column ``m`` the likelihood of model count ``m``.
+    """
+    m = np.clip(counts.astype(int), 0, prior_like.shape[1] - 1)
+    like = np.take_along_axis(prior_like.T, m, axis=0) if m.ndim == 2 else prior_like[np.arange(len(m)), m]
+    return np.log(np.maximum(like, 1e-300)).sum(axis=-1)
 
 
 def _kernel(k: int, *, sharpness: float, departure: float) -> np.ndarray:
@@ -372,7 +373,8 @@ def decode_counts(
     candidates = np.array(candidates)
     # edge-on facets stay at the outline (they decide which columns exist, not their counts)
     candidates[:, edge] = outline[None, :]
-    evidence = _log_evidence(p, chord_counts(sites, candidates, lattice), kernel)
+    prior_like = p @ kernel.T
+    evidence = _log_evidence(prior_like, chord_counts(sites, candidates, lattice))
     best = int(np.argmax(evidence))
     symmetric = candidates[best].copy()
     # then each inclined facet alone, an atom step at a time, paying facet_penalty per step away
@@ -381,7 +383,7 @@ def decode_counts(
 
     def objective(ds: np.ndarray) -> np.ndarray:
         away = (np.abs(ds - symmetric)[:, inclined] / step[inclined]).sum(axis=1)
-        return _log_evidence(p, chord_counts(sites, ds, lattice), kernel) - facet_penalty * away
+        return _log_evidence(prior_like, chord_counts(sites, ds, lattice)) - facet_penalty * away
 
     d = symmetric.copy()
     current = float(objective(d[None])[0])
