@@ -31,6 +31,7 @@ __all__ = [
     "counts_figure",
     "dose_figure_scores",
     "thickness_figure",
+    "by_count_figure",
     "reliability_figure",
     "batch_figure",
     "phantoms_figure",
@@ -487,6 +488,36 @@ def thickness_figure(columns, *, doses):
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend()
+    return _done(fig)
+
+
+def by_count_figure(table, *, title: str = ""):
+    """Exact count, within one, and mean error against the true count, one line per setting.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`atomtools.columns.evaluation.by_count` rows with a ``setting`` column
+        (one dose).
+    title : str
+        Above the panels.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    for setting, sub in table.groupby("setting", sort=False):
+        for ax, key in zip(axes, ("exact", "within_one", "mean_error")):
+            ax.plot(sub["count"], sub[key], "o-", label=setting)
+    for ax, label in zip(axes, ("exact count", "within one atom", "mean error [atoms]")):
+        ax.set_xlabel("true atoms in the column")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylim(0, 1.02)
+    axes[1].set_ylim(0, 1.02)
+    axes[2].axhline(0.0, color="0.4", lw=1)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _done(fig)
 
 

@@ -67,6 +67,7 @@ ARTIFACTS: dict[str, str] = {
     "unet_weights": "weights/unet.pt",
     "test_dataset": "data/test.zarr",
     "independent_dataset": "data/independent.zarr",
+    "compact_dataset": "data/compact.zarr",
     "tomo_inpainter": "weights/tomo_inpaint.pt",
     "tomo_refiner": "weights/tomo_refine.pt",
     "series": "series",
@@ -182,7 +183,11 @@ NOTEBOOKS: tuple[Notebook, ...] = (
             "inpainter": "tomo_inpainter",
             "refiner": "tomo_refiner",
         },
-        outputs={"test_out": "test_dataset", "independent_out": "independent_dataset"},
+        outputs={
+            "test_out": "test_dataset",
+            "independent_out": "independent_dataset",
+            "compact_out": "compact_dataset",
+        },
         sizes=profile_table(
             (
                 "n_structures",
@@ -194,8 +199,10 @@ NOTEBOOKS: tuple[Notebook, ...] = (
                 "independent_shape",
                 "tomo_count",
                 "tomo_wedges",
+                "compact",
+                "compact_shape",
             ),
-            smoke=(2, 2, (128, 128), (300.0, 3000.0), 4, 2, (160, 160), 1, (45.0,)),
+            smoke=(2, 2, (128, 128), (300.0, 3000.0), 4, 2, (160, 160), 1, (45.0,), 1, (192, 192)),
             quick=(
                 16,
                 4,
@@ -206,6 +213,8 @@ NOTEBOOKS: tuple[Notebook, ...] = (
                 (256, 256),
                 3,
                 (30.0, 45.0, 60.0),
+                24,
+                (512, 512),
             ),
             paper=(
                 300,
@@ -217,6 +226,8 @@ NOTEBOOKS: tuple[Notebook, ...] = (
                 (320, 320),
                 25,
                 (30.0, 45.0, 60.0),
+                200,
+                (512, 512),
             ),
         ),
     ),

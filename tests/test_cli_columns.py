@@ -32,6 +32,12 @@ def test_columns_cli_on_a_series_and_a_single_frame(movie, tmp_path, capsys):
     np.save(single, np.load(movie)[0])
     assert main(["columns", str(single), "--sampling", "0.16", "--out", str(tmp_path / "one")]) == 0
     assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["one_columns.csv", "one_overlay.png"]
+    out = tmp_path / "optics"
+    args = ["columns", str(single), "--sampling", "0.16", "--optics", "defocus=-50,Cs=-9e4", "--tilt", "0", "--out"]
+    assert main([*args, str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "optics known: defocus=-50, Cs=-90000" in printed
+    assert {"count_low", "count_high", "beyond_range"} <= set(pd.read_csv(out / "one_columns.csv"))
 
 
 def test_columns_cli_says_what_is_missing(movie, tmp_path, capsys):
@@ -40,6 +46,8 @@ def test_columns_cli_says_what_is_missing(movie, tmp_path, capsys):
     assert "series.npy" in err and "sampling" in err
     assert main(["columns", str(movie), "--sampling", "0.16", "--frames", "two", "--out", str(tmp_path)]) == 2
     assert "START:STOP" in capsys.readouterr().err
+    assert main(["columns", str(movie), "--sampling", "0.16", "--optics", "Cc=1.4", "--out", str(tmp_path)]) == 2
+    assert "unknown 'Cc'" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 

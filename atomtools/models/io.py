@@ -165,7 +165,13 @@ def model_card(path: str | Path, *, summary: str, use: str, data: str, limits: s
         "",
         "## Training",
         f"{tc.get('steps')} steps of {tc.get('batch_size')} "
-        + (f"crops of {tc.get('crop')} px" if "crop" in tc else f"samples of {tc.get('n')} px")
+        + (
+            f"crops of {tc.get('crop')} px"
+            if "crop" in tc
+            else f"samples of {tc.get('n')} px"
+            if "n" in tc
+            else "samples"
+        )
         + f", AdamW lr "
         f"{tc.get('lr')}, seed {tc.get('seed')}, "
         f"start: {meta.get('init') or 'random'}; {meta.get('training_seconds', 0) / 60:.0f} min on "
