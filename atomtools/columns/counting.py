@@ -635,8 +635,8 @@ def prediction_table(probabilities: np.ndarray, *, level: float) -> dict:
     ----------
     probabilities : numpy.ndarray
         (N, K) probabilities of 1..K atoms (the last: K or more).
-    level : float
-        Probability mass of the sets (a calibrated conformal level).
+    level : float or array-like
+        Probability mass of the sets (a calibrated conformal level), one or one per column.
 
     Returns
     -------

@@ -469,10 +469,11 @@ def calibrate_sets(
         info = maps["counts"]
         truth = store.columns(i)
         truth = truth[truth.channel == 0]
-        if info is None or not info.get("decoded") or not len(truth):
+        if info is None or not info["applied"].any() or not len(truth):
             continue
-        xy = table[["x", "y"]].to_numpy()[info["rows"]]
-        ip, it = match_columns(xy, truth[["x", "y"]].to_numpy(), radius=match_radius)
+        rows = info["rows"][info["applied"]]  # columns of particles the prior was applied to
+        ip, it = match_columns(table[["x", "y"]].to_numpy()[rows], truth[["x", "y"]].to_numpy(), radius=match_radius)
+        ip = np.flatnonzero(info["applied"])[ip]
         probs.append(info["probabilities"][ip])
         classes.append(np.clip(truth["count"].to_numpy()[it], 1, counter.max_count) - 1)
     bar.close()

@@ -408,6 +408,8 @@ def recount(
     cols = table["col"].to_numpy(float)[principal]
     prob = _counting.count_probabilities(frame, rows, cols, sampling=sampling, counter=counter, conditions=conditions)
     model_count = np.full(len(principal), -1)
+    departure = np.full(len(principal), np.nan)  # the prior's departure mass chosen per particle
+    asymmetry = np.full(len(principal), np.nan)  # atom steps of the fitted facets from the symmetric shape
     decoded = False
     if decode and material is not None:
         xy = np.column_stack([cols, rows]) * sampling
@@ -416,18 +418,30 @@ def recount(
             if len(members) < 8:
                 continue
             out = decode_counts(xy[members], prob[members], material)
-            if out is not None:
+            if out is not None and out["applied"]:
                 prob[members] = out["probabilities"]
                 model_count[members] = out["model_count"]
+                departure[members] = out["departure"]
                 decoded = True
-    level = counter.level(coverage, decoded=decoded)
+            if out is not None:
+                asymmetry[members] = out["asymmetry"]
+    applied = np.isfinite(departure)  # columns whose particle prior was applied
+    level = np.where(applied, counter.level(coverage, decoded=True), counter.level(coverage, decoded=False))
     sets = _counting.prediction_table(prob, level=level)
     table = table.copy()
     for name in ("count", "count_low", "count_high", "beyond_range", "confidence"):
         column = table[name].to_numpy().copy()
         column[principal] = sets[name]
         table[name] = column
-    info.update(probabilities=prob, model_count=model_count, decoded=decoded, level=level)
+    info.update(
+        probabilities=prob,
+        model_count=model_count,
+        departure=departure,
+        asymmetry=asymmetry,
+        applied=applied,
+        decoded=decoded,
+        level=level,
+    )
     return table, info
 
 

@@ -423,9 +423,9 @@ def interval_sets(probabilities, *, level: float) -> tuple[np.ndarray, np.ndarra
     ----------
     probabilities : array-like
         (N, K) class probabilities, classes ordered (0, 1, ... K-1).
-    level : float
+    level : float or array-like
         Probability mass each set must hold (a conformal level from
-        :func:`conformal_level` gives calibrated coverage).
+        :func:`conformal_level` gives calibrated coverage); one per row, or one for all.
 
     Returns
     -------
@@ -442,7 +442,8 @@ def interval_sets(probabilities, *, level: float) -> tuple[np.ndarray, np.ndarra
     if not len(p):
         return np.zeros(0, int), np.zeros(0, int)
     order, mass = _grow_intervals(p)
-    steps = np.minimum((mass < min(level, 1.0) - 1e-12).sum(axis=1), p.shape[1] - 1)
+    level = np.minimum(np.asarray(level, float), 1.0).reshape(-1, 1)  # one level, or one per row
+    steps = np.minimum((mass < level - 1e-12).sum(axis=1), p.shape[1] - 1)
     taken = np.arange(p.shape[1])[None, :] <= steps[:, None]
     low = np.where(taken, order, p.shape[1]).min(axis=1)
     high = np.where(taken, order, -1).max(axis=1)
