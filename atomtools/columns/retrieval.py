@@ -401,7 +401,16 @@ def recount(
     conditions = _counting.condition_vector(optics, tilt=tilt)  # bad input fails here, columns or not
     principal = np.flatnonzero(table["channel"].to_numpy() == 0) if len(table) else np.zeros(0, int)
     empty = np.zeros((0, counter.config.n_classes))
-    info = {"probabilities": empty, "model_count": np.zeros(0, int), "rows": principal, "decoded": False}
+    none = np.zeros(0)
+    info = {
+        "probabilities": empty,
+        "model_count": np.zeros(0, int),
+        "departure": none,
+        "asymmetry": none,
+        "applied": np.zeros(0, bool),
+        "rows": principal,
+        "decoded": False,
+    }
     if not len(principal):
         return table, info
     rows = table["row"].to_numpy(float)[principal]

@@ -183,7 +183,10 @@ def _cut(mat: Material, rng: np.random.Generator, kind: str, max_thickness: int,
             else mat.principal
         )
         cell = bulk(name, structure, a=mat.a, cubic=True)
-        reps = int(np.ceil(2 * (radius + 6) / mat.a)) + 1
+        # the block reaches the particle's radius, and a wedge's thickest column (it rises from the centre)
+        period = mat.a / np.sqrt(2) if tuple(sorted(np.abs(mat.zone_axis))) == (0, 1, 1) else mat.a
+        reach = max(radius, max_thickness * period) if kind == "wedge" else radius
+        reps = int(np.ceil(2 * (reach + 6) / mat.a)) + 1
         big = cell.repeat((reps, reps, reps))
         pos, numbers = big.positions, big.numbers
         principal = numbers == cell.numbers[0]

@@ -133,6 +133,12 @@ def tests() -> None:
 
 def evaluate(n: int | None = None) -> None:
     """Compact particles (by count, by mistilt; optics given, defocus unknown, none; decoded or not) and thick slabs."""
+    compact(n)
+    thick()
+
+
+def compact(n: int | None = None) -> None:
+    """Compact particles: by count and by mistilt, for every setting."""
     import numpy as np
     import pandas as pd
 
@@ -159,15 +165,26 @@ def evaluate(n: int | None = None) -> None:
         print(head[shown].round(3).to_string())
     write_text(HERE / "compact_headline.csv", pd.concat(heads, ignore_index=True).round(4).to_csv(index=False))
     write_text(HERE / "compact_by_count.csv", pd.concat(counts, ignore_index=True).round(4).to_csv(index=False))
-    thick = open_dataset(DATA / "thick.zarr")
+
+
+def thick() -> None:
+    """Slabs thicker than the trained range: flagged beyond range or counted within one, never confident 1-atom."""
+    import numpy as np
+    import pandas as pd
+
     from atomtools.columns import retrieve
+    from atomtools.core.metrics import match_columns
+    from atomtools.storage import open_dataset
+    from atomtools.utils import write_text
+
+    weights = WEIGHTS if WEIGHTS.exists() else SHIPPED
+    thick = open_dataset(DATA / "thick.zarr")
 
     lines = []
     for i in range(len(thick)):
         truth = thick.columns(i)
         truth = truth[truth.channel == 0]
         table, _ = retrieve(thick.clean[i], sampling=thick.sampling, resample=True, counter=str(weights))
-        from atomtools.core.metrics import match_columns
 
         ip, it = match_columns(table[["x", "y"]].to_numpy(), truth[["x", "y"]].to_numpy(), radius=0.7)
         t, p = truth["count"].to_numpy()[it], table.iloc[ip]
@@ -199,8 +216,10 @@ def ship() -> None:
 
     with atomic_path(SHIPPED) as tmp:
         shutil.copyfile(WEIGHTS, tmp)
-    head = pd.read_csv(HERE / "compact_headline.csv")
-    head = head[head["tilt"].isna()] if "tilt" in head else head
+    everything = pd.read_csv(HERE / "compact_headline.csv")
+    head = everything[everything["tilt"].isna()]
+    tilt = everything[everything["tilt"].notna() & (everything["dose"] == 1000.0)]
+    by_tilt = tilt.pivot_table(index="setting", columns="tilt", values=["exact", "mean_error"], sort=False)
     counts = pd.read_csv(HERE / "compact_by_count.csv")
     shown = ["setting", "dose", "f1", "n", "exact", "within_one", "mean_error", "coverage", "set_size"]
     by_count = counts[counts.dose == 1000.0].pivot_table(index="count", columns="setting", values="exact", sort=False)
@@ -216,6 +235,14 @@ def ship() -> None:
             "Exact count by true count at 1000 e/Å²:",
             "",
             by_count.round(2).to_markdown(),
+            "",
+            "By mistilt at 1000 e/Å² (columns of 3 or more atoms; exact, then mean error [atoms]):",
+            "",
+            by_tilt.round(2).to_markdown(),
+            "",
+            "The well-aligned particles (0 and 0.5 degrees) are still over-counted (+0.3 to +0.5 atoms with the "
+            "optics given), most where the test images have a static lattice (no frozen phonons): the next "
+            "training run draws frozen phonons for every structure.",
         ]
     )
     card = model_card(
@@ -248,6 +275,13 @@ def ship() -> None:
 
 
 if __name__ == "__main__":
-    {"data": data, "tests": tests, "train": train, "evaluate": evaluate, "ship": ship, "calibrate": calibrate}[
-        sys.argv[1]
-    ]()
+    {
+        "data": data,
+        "tests": tests,
+        "train": train,
+        "evaluate": evaluate,
+        "compact": compact,
+        "thick": thick,
+        "ship": ship,
+        "calibrate": calibrate,
+    }[sys.argv[1]]()
