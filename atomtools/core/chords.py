@@ -369,23 +369,15 @@ def decode_counts(
     a = mat.a
     grid = np.array(list(itertools.product(range(-2, 3), repeat=3))) * a / 4
     vhat = lattice.v / np.linalg.norm(lattice.v)
-    centres = []
     base = np.round(c_plane / (a / 4)) * (a / 4)  # on the quarter-cell grid of the anchor site
-    for g in grid:
-        c = base + g
-        depth = (c @ vhat) % np.linalg.norm(lattice.v)
-        c = c - (c @ vhat) * vhat + depth * vhat
-        across = c - (c @ vhat) * vhat - (c_plane - (c_plane @ vhat) * vhat)
-        if np.linalg.norm(across) <= a / 2:
-            centres.append(c)
-    centres = np.unique(np.round(np.array(centres), 6), axis=0)
-    steps = np.array([-1, 0, 1])
-    candidates = []
-    for c in centres:
-        for s in itertools.product(steps, repeat=len(FAMILIES)):
-            h = h_edge + np.array(s) * lattice.spacing
-            candidates.append(h[fam] + lattice.normals @ c)
-    candidates = np.array(candidates)
+    c = base + grid
+    along = c @ vhat
+    c = c + ((along % np.linalg.norm(lattice.v)) - along)[:, None] * vhat[None, :]  # one period deep
+    across = c - (c @ vhat)[:, None] * vhat - (c_plane - (c_plane @ vhat) * vhat)
+    centres = np.unique(np.round(c[np.linalg.norm(across, axis=1) <= a / 2], 6), axis=0)
+    steps = np.array(list(itertools.product((-1, 0, 1), repeat=len(FAMILIES))))  # family distance steps
+    h = h_edge[None, :] + steps * lattice.spacing[None, :]  # (S, families)
+    candidates = (h[:, fam][None, :, :] + (centres @ lattice.normals.T)[:, None, :]).reshape(-1, len(fam))
     # edge-on facets stay at the outline (they decide which columns exist, not their counts)
     candidates[:, edge] = outline[None, :]
     prior_like = p @ kernel.T
