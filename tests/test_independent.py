@@ -25,12 +25,27 @@ def test_every_principal_atom_is_in_exactly_one_column(index):
     assert result["images"][0]["builder"] == "ase-cut"
 
 
-def test_wulff_is_for_fcc_metals_and_builds_them():
-    with pytest.raises(ValueError, match="fcc metals only"):
-        IndependentConfig(particles={"shapes": ("wulff",)})
+def test_wulff_shapes_of_fcc_metals_by_ase_and_of_other_crystals_by_facets():
     wulff = {"shape": (128, 128), "particles": {"shapes": ("wulff",), "radius": (5.0, 6.0)}}
     result = independent_structure(0, IndependentConfig(material="Pt", **wulff), 0)
     assert result["images"][0]["builder"] == "ase-wulff" and set(np.unique(result["numbers"])) == {78}
+    from atomtools.core.materials import material
+    from atomtools.simulation.independent import _cut
+
+    ceo2 = _cut(material("CeO2"), np.random.default_rng(0), "wulff", 8, 12.0)
+    assert {"Ce", "O"} == set(ceo2.get_chemical_symbols())
+    with pytest.raises(ValueError, match="expected some of"):
+        IndependentConfig(particles={"shapes": ("cube",)})
+
+
+def test_a_wedge_reaches_its_thickest_column():
+    from atomtools.core.materials import material
+    from atomtools.simulation.independent import _cut, _truth
+
+    mat = material("CeO2")
+    wedge = _cut(mat, np.random.default_rng(0), "wedge", 24, 9.0)
+    _, table = _truth(wedge, mat, 0.1, wedge.positions[:, :2])
+    assert table[table.channel == 0]["count"].max() >= 22  # the block is as thick as the wedge
 
 
 def test_the_set_is_stored_resumable_and_scored_like_any_test_set(tmp_path):

@@ -101,7 +101,7 @@ def projected_lattice(mat: Material | str) -> ProjectedLattice | None:
     --------
     >>> lat = projected_lattice("CeO2")
     >>> round(float(np.linalg.norm(lat.v)), 3), sorted(np.round(np.linalg.norm(lat.B, axis=1), 3).tolist())
-    (3.826, [3.826, 3.826])
+    (3.826, [3.314, 3.314])
     """
     mat = material(mat)
     return _projected_lattice(mat.structure, float(mat.a), tuple(mat.zone_axis))
