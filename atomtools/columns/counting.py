@@ -295,6 +295,12 @@ def held_out_structures(structure, *, seed: int, fraction: float) -> np.ndarray:
     return rng.choice(structures, max(1, int(round(fraction * len(structures)))), replace=False)
 
 
+def _scaled_conditions(raw: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Scaled conditions where ``known`` (rows: samples), zero elsewhere, then the known flags."""
+    scales = np.array(list(CONDITIONS.values()), np.float32)
+    return np.concatenate([np.where(known, raw / scales, 0.0), known], axis=1).astype(np.float32)
+
+
 def _masked_conditions(raw: np.ndarray, rng: np.random.Generator, p_known: float) -> np.ndarray:
     """Scaled conditions with random known flags (rows: samples)."""
     n = len(raw)
@@ -302,8 +308,7 @@ def _masked_conditions(raw: np.ndarray, rng: np.random.Generator, p_known: float
     mode = rng.random(n)
     known[mode < 0.25] = False
     known[mode > 0.75] = True
-    scales = np.array(list(CONDITIONS.values()), np.float32)
-    return np.concatenate([np.where(known, raw / scales, 0.0), known], axis=1).astype(np.float32)
+    return _scaled_conditions(raw, known)
 
 
 def _targets(counts: torch.Tensor, n_classes: int, smoothing: float) -> torch.Tensor:
@@ -371,10 +376,10 @@ def train_counter(
     class_weight = torch.tensor(np.where(freq > 0, (freq.sum() / np.maximum(freq, 1)) ** 0.5, 0.0), dtype=torch.float32)
     class_weight = class_weight / (class_weight[counts[train_idx].clamp(1, n_cls) - 1].mean())
     val_pick = np.random.default_rng([config.seed, 98]).permutation(val_idx)[:20000]
-    val_cond_all = torch.from_numpy(_masked_conditions(raw[val_pick], np.random.default_rng(0), 1.0))
-    val_cond_none = torch.from_numpy(_masked_conditions(raw[val_pick], np.random.default_rng(0), 0.0))
-    val_cond_none[:, len(CONDITIONS) :] = 0.0
-    val_cond_none[:, : len(CONDITIONS)] = 0.0
+    # validation with every condition given, and with none (not the training's random masks)
+    every = np.ones((len(val_pick), len(CONDITIONS)), bool)
+    val_cond_all = torch.from_numpy(_scaled_conditions(raw[val_pick], every))
+    val_cond_none = torch.from_numpy(_scaled_conditions(raw[val_pick], ~every))
 
     torch.manual_seed(config.seed)
     net = ColumnCounter(model_config)
