@@ -396,10 +396,8 @@ def headline(rows: list[dict], keys=("method", "dose"), *, min_count: int = 3) -
         Thinnest column counted in [atoms].
     """
     cols = column_level(rows)
-    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "matches"} for r in rows])
-    if "tilt" in keys:
-        cols = cols.assign(tilt=_tilt_class(cols["tilt"])) if len(cols) else cols
-        frame = frame.assign(tilt=_tilt_class(frame["tilt"])) if len(frame) else frame
+    if "tilt" in keys and len(cols):
+        cols = cols.assign(tilt=_tilt_class(cols["tilt"]))
     out = []
     for key, group in cols.groupby(list(keys), sort=True):
         key = key if isinstance(key, tuple) else (key,)

@@ -265,8 +265,8 @@ def _log_evidence(prior_like: np.ndarray, counts: np.ndarray) -> np.ndarray:
     ``prior_like`` is ``p @ kernel.T``: (N, K + 1), column ``m`` the likelihood of model count ``m``.
     """
     m = np.clip(counts.astype(int), 0, prior_like.shape[1] - 1)
-    like = np.take_along_axis(prior_like.T, m, axis=0) if m.ndim == 2 else prior_like[np.arange(len(m)), m]
-    return np.log(np.maximum(like, 1e-300)).sum(axis=-1)
+    like = np.take_along_axis(prior_like.T, m, axis=0)
+    return np.log(np.maximum(like, 1e-300)).sum(axis=1)
 
 
 def _kernel(k: int, *, sharpness: float, departure: float) -> np.ndarray:
