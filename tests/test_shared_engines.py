@@ -119,6 +119,22 @@ def test_tiled_inference_takes_any_network_and_output():
         SoftmaxHeads((3, 3), temperature=[1.0])
 
 
+def test_one_tile_maps_straight_from_the_logits_match_the_blended_path():
+    torch.manual_seed(0)
+    net = nn.Conv2d(1, 7, 3, padding=1).eval()
+    frame = np.random.default_rng(0).normal(size=(40, 40)).astype(np.float32)
+    heads = SoftmaxHeads((3, 4), temperature=[2.0, 0.5])
+    direct = predict_tiled(frame, net, heads, tile=64, overlap=8)  # one tile: store_output
+
+    class Plain(SoftmaxHeads):  # the same transform without the shortcut
+        store_output = None
+
+    plain = predict_tiled(frame, net, Plain((3, 4), temperature=[2.0, 0.5]), tile=64, overlap=8)
+    assert np.array_equal(direct["classes"], plain["classes"])
+    for key in ("confidence", "foreground"):
+        np.testing.assert_allclose(direct[key], plain[key], atol=1e-6)
+
+
 @pytest.mark.parametrize("name, n_channels", [("Au", 1), ("Pt", 1), ("Pd", 1), ("ThO2", 2)])
 def test_other_materials_go_through_the_same_code_by_parameters(name, n_channels):
     mat = material(name)

@@ -45,6 +45,28 @@ def test_particle_is_faceted_and_nearly_stoichiometric():
         assert (p.positions[p.numbers == 58] @ normal).max() <= 12.5 + 1e-6
 
 
+def test_anion_bonds_set_the_surface_oxygen_and_leave_the_cations():
+    base = st.ParticleSpec(size=25.0, truncation=1.155)
+    poor, plain = st.nanoparticle(base), st.nanoparticle(st.ParticleSpec(size=25.0, truncation=1.155, anion_bonds=2))
+    assert np.array_equal(poor.positions[poor.numbers == 58], plain.positions[plain.numbers == 58])
+    ratio = np.sum(plain.numbers == 8) / np.sum(plain.numbers == 58)
+    assert 2.0 <= ratio < 2.4 > np.sum(poor.numbers == 8) / np.sum(poor.numbers == 58)
+    with pytest.raises(ValueError, match="anion_bonds"):
+        st.ParticleSpec(anion_bonds=0)
+    with pytest.raises(ValueError, match="anion_bonds"):
+        st.ParticleRanges(anion_bonds=(3, 2))
+
+
+def test_anion_bond_ranges_leave_sets_without_them_unchanged():
+    draw = [st.ParticleRanges().sample(np.random.default_rng(k)) for k in range(3)]
+    fixed = [st.ParticleRanges(anion_bonds=(2, 2)).sample(np.random.default_rng(k)) for k in range(3)]
+    assert all(d.anion_bonds is None for d in draw)
+    assert [f.anion_bonds for f in fixed] == [2, 2, 2]
+    assert [f.seed for f in fixed] == [d.seed for d in draw]  # nothing else moved
+    drawn = {st.ParticleRanges(anion_bonds=(2, 3)).sample(np.random.default_rng(k)).anion_bonds for k in range(20)}
+    assert drawn == {2, 3}
+
+
 @pytest.mark.parametrize("kind", ["flat", "stepped", "sawtooth", "wedge"])
 def test_surface_profiles_set_the_atoms_per_column(kind):
     spec = st.ParticleSpec(profile=kind, size=28.0, n_min=2, n_max=7, profile_width=6.0)

@@ -31,7 +31,7 @@ import torch
 from ..core.imaging import Optics, normalize
 from ..core.metrics import conformal_level, interval_sets
 from ..data import fetch
-from ..models import COUNTER_FORMAT, ColumnCounter, CounterConfig, load_model, save_model
+from ..models import COUNTER_FORMAT, ColumnCounter, CounterConfig, fuse_counter, load_model, save_model
 from ..training import OptimizerSpec, Task, fit
 from ..training.calibration import fit_temperature
 from ..utils import Record, progress_bar
@@ -554,7 +554,7 @@ class Counter:
 def _load_counter_path(path: str, mtime_ns: int) -> Counter:
     model, meta = load_model(path, expected=COUNTER_FORMAT)
     return Counter(
-        model=model.eval(),
+        model=fuse_counter(model),
         temperature=float(meta.get("temperature", [1.0])[0]),
         conformal=meta.get("conformal"),
         material=str(meta.get("material", "CeO2")),

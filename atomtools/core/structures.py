@@ -15,7 +15,7 @@ onto x.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 from ase import Atoms
@@ -401,6 +401,11 @@ class ParticleSpec(Record):
         Number of adatoms of each element placed on empty surface lattice sites.
     support : float
         Thickness of an amorphous carbon support under the particle [Å]; 0 for none.
+    anion_bonds : int, optional
+        The other species' sites (the O of CeO2) are kept where they bond to at least
+        this many kept principal sites: 3 (the material's default) leaves O-terminated
+        {111} facets and oxygen-poor edges (O/Ce 1.6-1.9 for 2-3 nm particles), 2 a plain
+        cut of the fluorite lattice (O/Ce 2.0-2.2); None: ``material.min_bonds``.
     seed : int
         Seed of every random draw in the model (vacancies, adatoms, support).
     material : Material or str
@@ -424,9 +429,12 @@ class ParticleSpec(Record):
     support: float = 0.0
     seed: int = 0
     material: Material = CEO2
+    anion_bonds: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "material", material(self.material))
+        if self.anion_bonds is not None and not 1 <= int(self.anion_bonds) <= 8:
+            raise ValueError(f"ParticleSpec.anion_bonds must be an integer in [1, 8], got {self.anion_bonds!r}")
         symbols = self.material.symbols
         if self.profile not in SURFACE_PROFILES:
             raise ValueError(f"ParticleSpec.profile must be one of {SURFACE_PROFILES}, got {self.profile!r}")
@@ -495,6 +503,11 @@ class ParticleRanges(Record):
         Chance of an amorphous carbon support.
     support : (float, float)
         Support thickness [Å].
+    anion_bonds : (int, int), optional
+        Range of :attr:`ParticleSpec.anion_bonds` (the surface's oxygen: 3 oxygen-poor,
+        2 a plain stoichiometric-to-rich cut); None: the material's ``min_bonds``. Drawn
+        last, and only for a range that is not one value, so that sets without it are
+        unchanged.
     """
 
     material: Material = CEO2
@@ -509,6 +522,7 @@ class ParticleRanges(Record):
     adatoms: dict | None = None
     support_probability: float = 0.3
     support: tuple[float, float] = (10.0, 30.0)
+    anion_bonds: tuple[int, int] | None = None
 
     def __post_init__(self):
         mat = material(self.material)
@@ -548,6 +562,10 @@ class ParticleRanges(Record):
             raise ValueError(f"{owner}.support_probability must lie in [0, 1], got {self.support_probability}")
         if not 0 <= self.tilt <= 15:
             raise ValueError(f"{owner}.tilt must lie in [0, 15] degrees, got {self.tilt}")
+        if self.anion_bonds is not None:
+            lo_b, hi_b = _pair(owner, "anion_bonds", self.anion_bonds, integer=True)
+            if not 1 <= lo_b <= hi_b <= 8:
+                raise ValueError(f"{owner}.anion_bonds must be integers in [1, 8], got {self.anion_bonds!r}")
 
     def sample(self, rng: np.random.Generator) -> ParticleSpec:
         """Draw one particle.
@@ -568,7 +586,7 @@ class ParticleRanges(Record):
         t_lo, t_hi = self.thickness
         n_max = int(rng.integers(t_lo, t_hi + 1))
         n_min = int(rng.integers(t_lo, n_max + 1))
-        return ParticleSpec(
+        spec = ParticleSpec(
             profile=profile,
             size=float(u(*self.size)),
             truncation=float(u(*self.truncation)),
@@ -586,6 +604,10 @@ class ParticleRanges(Record):
             seed=int(rng.integers(2**31)),
             material=self.material,
         )
+        if self.anion_bonds is None:
+            return spec
+        lo, hi = (int(v) for v in self.anion_bonds)
+        return replace(spec, anion_bonds=lo if lo == hi else int(rng.integers(lo, hi + 1)))
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -599,7 +621,8 @@ def nanoparticle(spec: ParticleSpec) -> Atoms:
     Principal-species sites (the cations of CeO2, every atom of a metal) inside the
     {111}/{100} polyhedron are kept; for the profile kinds the particle also gets a
     flat base and a top surface set by :func:`thickness_profile`. Sites of the other
-    species are kept where they bond to at least ``material.min_bonds`` kept principal
+    species are kept where they bond to at least ``spec.anion_bonds`` (default
+    ``material.min_bonds``) kept principal
     sites: O-terminated {111} facets, the stable CeO2 surface, and close to
     stoichiometric particles. Vacancies and adatoms follow.
 
@@ -622,7 +645,8 @@ def nanoparticle(spec: ParticleSpec) -> Atoms:
     if spec.profile != "particle":
         keep = is_cation & _profile_mask(sites, keep, spec, period)
 
-    keep |= (~is_cation) & _bonded(sites, keep, min_bonds=mat.min_bonds, bond=_bond_length(bulk))
+    bonds = mat.min_bonds if spec.anion_bonds is None else int(spec.anion_bonds)
+    keep |= (~is_cation) & _bonded(sites, keep, min_bonds=bonds, bond=_bond_length(bulk))
     candidates = (
         is_cation & ~keep & _bonded(sites, keep & is_cation, min_bonds=3, bond=_nn_distance(sites, is_cation) * 1.01)
     )

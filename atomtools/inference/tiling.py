@@ -5,7 +5,9 @@ tiles' outputs with a linear-ramp window, and hands the blended values of each b
 rows to an output transform, which turns them into the maps it keeps. Only one band
 of blended values (tile rows x frame width x values) is held at a time, so a
 4096 x 4096 frame needs its output maps plus one band, never the whole stack. A frame
-up to the tile size is one tile: no padding beyond the network's stride, no blending.
+up to the tile size is one tile: no padding beyond the network's stride, no blending,
+and a transform that can (``store_output``) reads its maps straight from the network's
+output without materializing the values it would have blended.
 
 The transform decides what the network's output means:
 
@@ -29,7 +31,11 @@ __all__ = ["OutputTransform", "SoftmaxHeads", "Regression", "auto_tile", "window
 
 
 class OutputTransform(Protocol):
-    """What :func:`predict_tiled` needs to know about a network's output."""
+    """What :func:`predict_tiled` needs to know about a network's output.
+
+    Optionally also ``store_output(outputs, rows, z)``: the maps of a frame that is one
+    tile straight from the (rows, W, C_net) network output, skipping ``values``.
+    """
 
     channels: int  # values blended per pixel
 
@@ -85,6 +91,24 @@ class SoftmaxHeads:
             "confidence": np.zeros((n, *shape), np.float32),
             "foreground": np.zeros((n, *shape), np.float32),
         }
+
+    def store_output(self, outputs: dict, rows: slice, z: torch.Tensor) -> None:
+        """Maps of some rows straight from the (rows, W, C_net) network output (one tile, nothing to blend).
+
+        The same maps as ``store(values(z))`` (to float32 round-off) without writing
+        every class's probability: per head the largest logit, the sum of exponentials
+        relative to it, and the background's share (2x faster on a 2-core CPU at
+        512 x 512, ``benchmarks/infer.py``).
+        """
+        z = z.float()
+        for h, (a, b) in enumerate(zip(self._bounds[:-1], self._bounds[1:])):
+            logits = z[..., a:b] * self._inv_t[a:b]
+            top, index = logits.max(dim=-1)
+            e = torch.exp(logits - top[..., None])
+            total = e.sum(dim=-1)
+            outputs["classes"][h, rows] = index.numpy()
+            outputs["confidence"][h, rows] = (1.0 / total).numpy()
+            outputs["foreground"][h, rows] = (1.0 - e[..., 0] / total).numpy()
 
     def store(self, outputs: dict, rows: slice, values: torch.Tensor) -> None:
         for h, (a, b) in enumerate(zip(self._bounds[:-1], self._bounds[1:])):
@@ -240,7 +264,12 @@ def predict_tiled(
 
     if len(rows) == 1 and len(cols) == 1:  # one tile: nothing to blend
         with torch.inference_mode():
-            transform.store(outputs, slice(0, H), run(padded[None].copy())[0])
+            direct = getattr(transform, "store_output", None)
+            if direct is None:
+                transform.store(outputs, slice(0, H), run(padded[None].copy())[0])
+            else:
+                z = network(torch.from_numpy(padded[None, None].copy()).contiguous(memory_format=torch.channels_last))
+                direct(outputs, slice(0, H), z.permute(0, 2, 3, 1)[0])
         return crop()
     # the band accumulator is channels-last (rows, cols, values), like the network's output
     acc = np.zeros((th, W, transform.channels), np.float32)

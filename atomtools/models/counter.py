@@ -17,7 +17,7 @@ from torch import nn
 
 from ..utils import Record
 
-__all__ = ["CounterConfig", "ColumnCounter"]
+__all__ = ["CounterConfig", "ColumnCounter", "fuse_counter"]
 
 
 @dataclass(frozen=True)
@@ -107,3 +107,32 @@ class ColumnCounter(nn.Module):
         centre = x[:, :, c, c]  # the column itself
         pooled = x.mean(dim=(2, 3))  # its neighbourhood
         return self.head(torch.cat([centre, pooled, h], dim=1))
+
+
+def fuse_counter(model: ColumnCounter) -> ColumnCounter:
+    """An inference copy with each batch norm folded into the convolution before it.
+
+    Same outputs as ``model.eval()`` (to float32 round-off) in about half the time on a
+    CPU: the normalizations of small patches cost as much as their convolutions.
+
+    Parameters
+    ----------
+    model : ColumnCounter
+        The trained network.
+
+    Examples
+    --------
+    >>> net = ColumnCounter(CounterConfig(patch=9, conditions=2, n_classes=3, width=4, hidden=8)).eval()
+    >>> x, c = torch.randn(5, 1, 9, 9), torch.randn(5, 2)
+    >>> bool(torch.allclose(fuse_counter(net)(x, c), net(x, c), atol=1e-5))
+    True
+    """
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fused = copy.deepcopy(model).eval()
+    for block in (fused.block1, fused.block2, fused.block3):
+        block.conv1, block.norm1 = fuse_conv_bn_eval(block.conv1, block.norm1), nn.Identity()
+        block.conv2, block.norm2 = fuse_conv_bn_eval(block.conv2, block.norm2), nn.Identity()
+    return fused

@@ -327,6 +327,7 @@ def simulate_structure(task: StructureTask, config: SimulationConfig) -> dict:
                 **{f"vacancy_{el}": spec.vacancies.get(el, 0.0) for el in mat.symbols},
                 **{f"adatoms_{el}": spec.adatoms.get(el, 0) for el in mat.symbols},
                 "support": spec.support,
+                "anion_bonds": int(mat.min_bonds if spec.anion_bonds is None else spec.anion_bonds),
                 **task.optics[j].to_dict(),
                 **(
                     {"sim_sampling": c.extent[0] / grid[0], "slice_thickness": thickness, "frozen_phonons": n_phonons}

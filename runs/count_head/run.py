@@ -38,7 +38,19 @@ COMMON = dict(
     },
 )
 #: Two stores: mistilt up to 3 degrees, and near zone axis (a microscopist aligns the particle).
-STORES = {"wide": (dict(COMMON, tilt=3.0), 260, 4101), "aligned": (dict(COMMON, tilt=0.5), 140, 4102)}
+#: A third: surfaces cut as plain fluorite (O kept with two Ce neighbours, O/Ce 2.0-2.2, as a
+#: stoichiometric particle has; the first two keep O with three: oxygen-poor edges, O/Ce 1.6-1.9),
+#: frozen phonons on half. Without it the counter read the extra O beside the Ce columns of
+#: compact particles as Ce (+0.6 atoms on aligned 4-8-atom columns).
+STORES = {
+    "wide": (dict(COMMON, tilt=3.0), 260, 4101),
+    "aligned": (dict(COMMON, tilt=0.5), 140, 4102),
+    "oxygen": (
+        dict(COMMON, tilt=2.0, anion_bonds=(2, 2), vary=dict(COMMON["vary"], phonon_probability=0.5)),
+        200,
+        4103,
+    ),
+}
 
 
 #: Test sets by the independent builder: compact whole particles, and slabs thicker than the trained range.
