@@ -172,3 +172,81 @@ def test_columns_off_the_crystal_lattice_are_dropped():
     # a frame of amorphous columns alone: nothing to judge by, all kept
     only = pd.DataFrame({"x": amorphous[:, 0], "y": amorphous[:, 1], "channel": 0})
     assert columns.crystal_columns(only, material("CeO2")).all()
+
+
+def _defocus_patches(n_structures: int = 40, per: int = 3, columns: int = 12, seed: int = 0) -> dict:
+    """Patches whose blob width reads the defocus (a toy of the physics: a column's contrast shape)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[-6:7, -6:7]
+    out = {k: [] for k in ("patch", "count", "conditions", "dose", "structure", "store")}
+    for s in range(n_structures):
+        for _ in range(per):
+            df = rng.uniform(-110, 10)
+            width = 1.2 + (df + 110) / 60  # 1.2 .. 3.2 px
+            count = rng.integers(1, 9, columns)
+            blob = np.exp(-(xx**2 + yy**2) / (2 * width**2))
+            patch = 1 + 0.1 * count[:, None, None] * blob[None] + rng.normal(0, 0.05, (columns, 13, 13))
+            out["patch"].append(patch.astype(np.float16))
+            out["count"].append(count)
+            out["conditions"].append(np.tile([df, -9e4, 5e7, 30.0, 30.0, 0.0], (columns, 1)).astype(np.float32))
+            out["dose"].append(np.full(columns, np.inf, np.float32))
+            out["structure"].append(np.full(columns, s))
+            out["store"].append(np.zeros(columns, np.int16))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def test_a_defocus_estimator_trains_pools_its_columns_and_weighs_the_counts(tmp_path, tiny_counter):
+    data = _defocus_patches()
+    path = tmp_path / "defocus.pt"
+    cfg = counting.CounterTrainConfig(steps=150, batch_size=128, lr=1e-2, validate_every=150, checkpoint_every=1e9)
+    with pytest.raises(ValueError, match="n_classes=13"):
+        counting.train_counter(data, path, model_config=CounterConfig(width=4, hidden=8), config=cfg, target="defocus")
+    with pytest.raises(ValueError, match="target"):
+        counting.train_counter(data, path, config=cfg, target="thickness")
+    model = CounterConfig(width=6, hidden=16, n_classes=len(counting.DEFOCUS_BINS))
+    counting.train_counter(
+        data,
+        path,
+        model_config=model,
+        config=cfg,
+        target="defocus",
+        progress=False,
+        held_out=0.25,
+        metadata={"material": "CeO2", "zone_axis": [1, 1, 0]},
+    )
+    result = counting.calibrate_pooling(data, path, seed=cfg.seed, held_out=0.25)
+    assert result["rmse"] < 25.0, result  # the prior alone: 35 Å
+    estimator = counting.load_counter(path)
+    assert estimator.target == "defocus" and estimator.pooling == result["pooling"]
+    # a frame of columns at one defocus: the pooled estimate is near it and says how sure it is
+    frame = np.ones((64, 64), np.float32)
+    yy, xx = np.mgrid[0:64, 0:64]
+    rows, cols = np.meshgrid(np.arange(10, 60, 12.0), np.arange(10, 60, 12.0))
+    for r, c in zip(rows.ravel(), cols.ravel()):
+        frame += 0.5 * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * (1.2 + 80 / 60) ** 2 * 4))  # -30 Å, 0.32/0.16 px
+    est = counting.estimate_defocus(frame, rows.ravel(), cols.ravel(), sampling=0.16, estimator=estimator)
+    assert est["n"] == rows.size and est["std"] > 0 and abs(est["weights"].sum() - 1) < 1e-9
+    with pytest.raises(ValueError, match="defocus estimator"):
+        counting.estimate_defocus(frame, [32.0], [32.0], sampling=0.16, estimator=counting.load_counter(tiny_counter))
+    counter = counting.load_counter(tiny_counter)
+    one_bin = np.eye(len(counting.DEFOCUS_BINS))[3]
+    p = counting.marginal_probabilities(frame, [32.0], [32.0], sampling=0.16, counter=counter, weights=one_bin)
+    q = counting.count_probabilities(
+        frame,
+        [32.0],
+        [32.0],
+        sampling=0.16,
+        counter=counter,
+        conditions=counting.condition_vector({"defocus": counting.DEFOCUS_BINS[3]}),
+    )
+    np.testing.assert_allclose(p, q, atol=1e-6)
+
+
+def test_pooled_defocus_sharpens_with_columns_and_refuses_the_wrong_shape():
+    p = np.full((4, len(counting.DEFOCUS_BINS)), 0.05)
+    p[:, 4] = 0.4
+    few, many = counting.pool_defocus(p[:1]), counting.pool_defocus(np.repeat(p, 25, axis=0))
+    assert many["std"] < few["std"] and round(many["defocus"]) == round(counting.DEFOCUS_BINS[4])
+    assert counting.pool_defocus(p[:0])["std"] > 30  # no columns: the prior
+    with pytest.raises(ValueError, match="13"):
+        counting.pool_defocus(np.ones((3, 5)))

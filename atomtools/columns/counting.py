@@ -39,6 +39,7 @@ from ..utils import Record, progress_bar
 __all__ = [
     "CONDITIONS",
     "PRETRAINED_COUNTER",
+    "PRETRAINED_DEFOCUS",
     "Counter",
     "CounterTrainConfig",
     "COVERAGES",
@@ -51,10 +52,19 @@ __all__ = [
     "load_counter",
     "count_probabilities",
     "prediction_table",
+    "DEFOCUS_BINS",
+    "defocus_classes",
+    "pool_defocus",
+    "estimate_defocus",
+    "marginal_probabilities",
+    "calibrate_pooling",
 ]
 
 #: Manifest name of the shipped counter.
 PRETRAINED_COUNTER = "counter-ceo2"
+
+#: Manifest name of the shipped defocus estimator (a counter trained with ``target="defocus"``).
+PRETRAINED_DEFOCUS = "defocus-ceo2"
 
 #: The imaging conditions a counter is conditioned on, and the scale each is divided by.
 CONDITIONS = {
@@ -65,6 +75,33 @@ CONDITIONS = {
     "aperture": 30.0,  # [mrad]
     "tilt": 1.0,  # mistilt from the zone axis [degrees]
 }
+
+#: Classes of a defocus estimator (a counter trained with ``target="defocus"``): bin
+#: centres over the counter's training range [Å], 10 Å apart.
+DEFOCUS_BINS = tuple(float(v) for v in np.arange(-110.0, 10.1, 10.0))
+
+
+def defocus_classes(defocus) -> np.ndarray:
+    """Index of the nearest :data:`DEFOCUS_BINS` centre of each defocus [Å] (0-based).
+
+    Examples
+    --------
+    >>> defocus_classes([-112.0, -54.0, 40.0]).tolist()
+    [0, 6, 12]
+    """
+    centres = np.asarray(DEFOCUS_BINS)
+    d = np.asarray(defocus, float).reshape(-1)
+    return np.abs(d[:, None] - centres[None, :]).argmin(axis=1)
+
+
+def _given(optics: Optics | dict | None) -> dict:
+    """What is known of the optics as a dict (an Optics knows everything but an infinite aperture)."""
+    if isinstance(optics, Optics):
+        given = {k: getattr(optics, k) for k in CONDITIONS if k != "tilt"}
+        if not np.isfinite(given["aperture"]):
+            given.pop("aperture")
+        return given
+    return dict(optics or {})
 
 
 def condition_vector(optics: Optics | dict | None = None, *, tilt: float | None = None) -> np.ndarray:
@@ -94,12 +131,7 @@ def condition_vector(optics: Optics | dict | None = None, *, tilt: float | None 
     >>> condition_vector({"defocus": -50.0, "Cs": -1e5}).tolist()[:2], condition_vector({"Cs": -1e5})[6:].tolist()
     ([-1.0, -1.0], [0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
     """
-    if isinstance(optics, Optics):
-        given = {k: getattr(optics, k) for k in CONDITIONS if k != "tilt"}
-        if not np.isfinite(given["aperture"]):
-            given.pop("aperture")
-    else:
-        given = dict(optics or {})
+    given = _given(optics)
     unknown = set(given) - set(CONDITIONS) - {"energy", "astigmatism", "astigmatism_angle"}
     if unknown:
         raise ValueError(f"optics: unknown {sorted(unknown)}; a counter takes {sorted(CONDITIONS)}")
@@ -301,14 +333,20 @@ def _scaled_conditions(raw: np.ndarray, known: np.ndarray) -> np.ndarray:
     return np.concatenate([np.where(known, raw / scales, 0.0), known], axis=1).astype(np.float32)
 
 
-def _masked_conditions(raw: np.ndarray, rng: np.random.Generator, p_known: float) -> np.ndarray:
-    """Scaled conditions with random known flags (rows: samples)."""
+def _masked_conditions(raw: np.ndarray, rng: np.random.Generator, p_known: float, hidden=()) -> np.ndarray:
+    """Scaled conditions with random known flags (rows: samples); ``hidden`` names are never known."""
     n = len(raw)
     known = rng.random((n, len(CONDITIONS))) < p_known
     mode = rng.random(n)
     known[mode < 0.25] = False
     known[mode > 0.75] = True
+    known[:, _hidden_columns(hidden)] = False
     return _scaled_conditions(raw, known)
+
+
+def _hidden_columns(hidden) -> list[int]:
+    names = list(CONDITIONS)
+    return [names.index(h) for h in hidden]
 
 
 def _targets(counts: torch.Tensor, n_classes: int, smoothing: float) -> torch.Tensor:
@@ -336,8 +374,13 @@ def train_counter(
     coverage: float = 0.9,
     progress: bool = True,
     metadata: dict | None = None,
+    target: str = "count",
 ) -> dict:
     """Train a column counter on patches, calibrate it on held-out structures, write the weights.
+
+    The same network and training read the defocus instead (``target="defocus"``): a
+    defocus estimator, whose classes are :data:`DEFOCUS_BINS` and which is never told
+    the defocus; :func:`estimate_defocus` pools its answers over a frame's columns.
 
     Parameters
     ----------
@@ -357,6 +400,8 @@ def train_counter(
         Show a progress bar.
     metadata : dict, optional
         Further metadata stored with the weights (training data, ...).
+    target : {"count", "defocus"}
+        What the network learns: the column's atom count, or the frame's defocus class.
 
     Returns
     -------
@@ -365,6 +410,13 @@ def train_counter(
     """
     out = Path(out)
     n_cls = model_config.n_classes
+    if target not in ("count", "defocus"):
+        raise ValueError(f"target must be 'count' or 'defocus', got {target!r}")
+    hidden = ("defocus",) if target == "defocus" else ()
+    if target == "defocus":
+        if n_cls != len(DEFOCUS_BINS):
+            raise ValueError(f"a defocus estimator needs n_classes={len(DEFOCUS_BINS)} (DEFOCUS_BINS), got {n_cls}")
+        data = {**data, "count": defocus_classes(data["conditions"][:, 0]) + 1}
     val_structures = held_out_structures(data["structure"], seed=config.seed, fraction=held_out)
     is_val = np.isin(data["structure"], val_structures)
     train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
@@ -375,9 +427,12 @@ def train_counter(
     freq = np.bincount(np.clip(data["count"][train_idx], 1, n_cls) - 1, minlength=n_cls).astype(float)
     class_weight = torch.tensor(np.where(freq > 0, (freq.sum() / np.maximum(freq, 1)) ** 0.5, 0.0), dtype=torch.float32)
     class_weight = class_weight / (class_weight[counts[train_idx].clamp(1, n_cls) - 1].mean())
+    if target == "defocus":  # every defocus is drawn alike: no class is rare
+        class_weight = torch.ones_like(class_weight)
     val_pick = np.random.default_rng([config.seed, 98]).permutation(val_idx)[:20000]
     # validation with every condition given, and with none (not the training's random masks)
     every = np.ones((len(val_pick), len(CONDITIONS)), bool)
+    every[:, _hidden_columns(hidden)] = False
     val_cond_all = torch.from_numpy(_scaled_conditions(raw[val_pick], every))
     val_cond_none = torch.from_numpy(_scaled_conditions(raw[val_pick], ~every))
 
@@ -390,7 +445,7 @@ def train_counter(
         x = _dihedral(patches[idx], int(r.integers(8)))
         return {
             "patch": x,
-            "conditions": torch.from_numpy(_masked_conditions(raw[idx], r, config.p_known)),
+            "conditions": torch.from_numpy(_masked_conditions(raw[idx], r, config.p_known, hidden)),
             "target": _targets(counts[idx], n_cls, config.smoothing),
             "weight": class_weight[counts[idx].clamp(1, n_cls) - 1],
         }
@@ -424,7 +479,12 @@ def train_counter(
         batch=batch,
         train_step=train_step,
         validate=validate,
-        signature={"model": model_config.to_dict(), "train": config.to_dict(), "n": int(len(counts))},
+        signature={
+            "model": model_config.to_dict(),
+            "train": config.to_dict(),
+            "n": int(len(counts)),
+            **({"target": target} if target != "count" else {}),
+        },
     )
     started = time.monotonic()
     history = fit(
@@ -462,6 +522,8 @@ def train_counter(
             "training_seconds": float(time.monotonic() - started),
             "hardware": "CPU" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
             "torch": str(torch.__version__),
+            "target": target,
+            **({"defocus_bins": list(DEFOCUS_BINS)} if target == "defocus" else {}),
             **(metadata or {}),
         },
     )
@@ -507,6 +569,12 @@ class Counter:
         Name of the crystal it counts.
     zone_axis : tuple of int
         Its zone axis.
+    target : str
+        ``count`` (a counter) or ``defocus`` (a defocus estimator, classes
+        :data:`DEFOCUS_BINS`).
+    pooling : float, optional
+        A defocus estimator's pooling exponent (:func:`pool_defocus`), calibrated on
+        held-out frames.
     """
 
     model: ColumnCounter
@@ -514,6 +582,8 @@ class Counter:
     conformal: dict | None = None
     material: str = "CeO2"
     zone_axis: tuple[int, int, int] = (1, 1, 0)
+    target: str = "count"
+    pooling: float | None = None
 
     @property
     def config(self) -> CounterConfig:
@@ -559,6 +629,8 @@ def _load_counter_path(path: str, mtime_ns: int) -> Counter:
         conformal=meta.get("conformal"),
         material=str(meta.get("material", "CeO2")),
         zone_axis=tuple(meta.get("zone_axis", (1, 1, 0))),
+        target=str(meta.get("target", "count")),
+        pooling=None if meta.get("pooling") is None else float(meta["pooling"]),
     )
 
 
@@ -580,7 +652,7 @@ def load_counter(model="pretrained") -> Counter:
         return model
     if isinstance(model, str) and model == "pretrained":
         model = fetch(PRETRAINED_COUNTER)
-    elif isinstance(model, str) and model.startswith("counter-") and not Path(model).exists():
+    elif isinstance(model, str) and model.startswith(("counter-", "defocus-")) and not Path(model).exists():
         model = fetch(model)
     path = Path(model).resolve()
     if not path.is_file():
@@ -666,4 +738,211 @@ def prediction_table(probabilities: np.ndarray, *, level: float) -> dict:
         "count_high": high + 1,
         "beyond_range": high == k - 1,
         "confidence": p[np.arange(len(p)), count],
+    }
+
+
+def pool_defocus(probabilities: np.ndarray, *, pooling: float | None = None) -> dict:
+    """A frame's defocus from its columns' defocus probabilities.
+
+    The columns of one frame share one defocus but not independent evidence of it
+    (neighbours overlap, thickness and defocus trade off alike), so their log
+    probabilities are summed and scaled by ``pooling / sqrt(N)``, an exponent
+    calibrated on held-out frames so that the stated uncertainty matches the errors.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray
+        (N, len(DEFOCUS_BINS)) per-column probabilities of a defocus estimator.
+    pooling : float, optional
+        The calibrated exponent (default 1).
+
+    Returns
+    -------
+    dict
+        ``defocus`` (posterior mean) [Å], ``std`` [Å], ``weights`` (over
+        :data:`DEFOCUS_BINS`), ``n`` (columns used).
+
+    Examples
+    --------
+    >>> p = np.full((9, len(DEFOCUS_BINS)), 0.01); p[:, 6] = 0.9
+    >>> out = pool_defocus(p)
+    >>> round(out["defocus"]), out["std"] < 5
+    (-50, True)
+    """
+    p = np.asarray(probabilities, float)
+    centres = np.asarray(DEFOCUS_BINS)
+    if p.ndim != 2 or p.shape[1] != len(centres):
+        raise ValueError(f"probabilities must be (N, {len(centres)}), got {p.shape}")
+    n = len(p)
+    if not n:
+        w = np.full(len(centres), 1.0 / len(centres))
+    else:
+        log = np.log(np.clip(p, 1e-6, None)).sum(axis=0) * (1.0 if pooling is None else pooling) / np.sqrt(n)
+        w = np.exp(log - log.max())
+        w /= w.sum()
+    mean = float(w @ centres)
+    return {"defocus": mean, "std": float(np.sqrt(w @ (centres - mean) ** 2)), "weights": w, "n": int(n)}
+
+
+def estimate_defocus(
+    frame: np.ndarray,
+    rows,
+    cols,
+    *,
+    sampling: float,
+    estimator: Counter,
+    optics: Optics | dict | None = None,
+    tilt: float | None = None,
+) -> dict:
+    """The defocus of a frame, read from the patches of its columns (:func:`pool_defocus`).
+
+    Parameters
+    ----------
+    frame : numpy.ndarray
+        (H, W) normalized frame (mean 1).
+    rows, cols : array-like
+        Column centres [px].
+    sampling : float
+        Pixel size [Å].
+    estimator : Counter
+        A defocus estimator (``target == "defocus"``).
+    optics : Optics or dict, optional
+        What else is known (any defocus in it is ignored).
+    tilt : float, optional
+        Known mistilt [degrees].
+
+    Returns
+    -------
+    dict
+        As :func:`pool_defocus`.
+    """
+    if estimator.target != "defocus":
+        raise ValueError(f"estimator: a defocus estimator is needed, this network reads {estimator.target!r}")
+    given = _given(optics)
+    given.pop("defocus", None)
+    prob = count_probabilities(
+        frame, rows, cols, sampling=sampling, counter=estimator, conditions=condition_vector(given, tilt=tilt)
+    )
+    return pool_defocus(prob, pooling=estimator.pooling)
+
+
+def marginal_probabilities(
+    frame: np.ndarray,
+    rows,
+    cols,
+    *,
+    sampling: float,
+    counter: Counter,
+    weights: np.ndarray,
+    optics: Optics | dict | None = None,
+    tilt: float | None = None,
+    min_weight: float = 1e-3,
+) -> np.ndarray:
+    """Count probabilities averaged over the defocus, weighted by a frame's defocus posterior.
+
+    ``p(count) = sum_b w_b p(count | defocus_b)`` over the :data:`DEFOCUS_BINS` whose
+    weight is at least ``min_weight`` (renormalized): what the counter says when the
+    defocus is known as well as the frame tells it.
+
+    Parameters
+    ----------
+    frame, rows, cols, sampling, counter
+        As :func:`count_probabilities`.
+    weights : numpy.ndarray
+        Posterior over :data:`DEFOCUS_BINS` (:func:`estimate_defocus`).
+    optics : Optics or dict, optional
+        What else is known (any defocus in it is replaced).
+    tilt : float, optional
+        Known mistilt [degrees].
+    min_weight : float
+        Bins below this weight are skipped.
+    """
+    w = np.asarray(weights, float)
+    keep = np.flatnonzero(w >= min(min_weight, w.max()))
+    w = w[keep] / w[keep].sum()
+    given = _given(optics)
+    out = 0.0
+    for b, wb in zip(keep, w):
+        cond = condition_vector({**given, "defocus": DEFOCUS_BINS[b]}, tilt=tilt)
+        out = out + wb * count_probabilities(frame, rows, cols, sampling=sampling, counter=counter, conditions=cond)
+    return np.asarray(out, np.float32)
+
+
+def calibrate_pooling(
+    data: dict,
+    weights: str | Path,
+    *,
+    seed: int = 0,
+    held_out: float = 0.1,
+    grid=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0),
+    max_frames: int = 3000,
+) -> dict:
+    """Calibrate a defocus estimator's pooling exponent on held-out frames and write it into its weights.
+
+    The frames are the patch set's held-out structures (the split of
+    :func:`train_counter` with the same ``seed`` and ``held_out``), one per
+    (structure, optics, dose); half are read with the other optics given, half with
+    nothing given. The exponent kept is the one of ``grid`` with the lowest mean
+    negative log probability of the true defocus bin (a proper score: sharp where the
+    frames allow, never overconfident).
+
+    Parameters
+    ----------
+    data : dict
+        From :func:`patch_dataset`.
+    weights : str or Path
+        The estimator's weights file (its metadata gains ``pooling``).
+    seed, held_out
+        As given to :func:`train_counter`.
+    grid : sequence of float
+        Exponents tried.
+    max_frames : int
+        Frames used at most.
+
+    Returns
+    -------
+    dict
+        ``pooling``, ``rmse`` [Å] of the posterior mean, ``within_std`` (fraction of
+        frames whose error is at most the stated std), ``n`` frames, and the score of
+        each exponent.
+    """
+    estimator = load_counter(weights)
+    held = held_out_structures(data["structure"], seed=seed, fraction=held_out)
+    idx = np.flatnonzero(np.isin(data["structure"], held))
+    raw = data["conditions"][idx]
+    keys = np.column_stack([data["structure"][idx], raw[:, 0], data["dose"][idx]])
+    _, frame_of = np.unique(keys, axis=0, return_inverse=True)
+    frame_of = frame_of.ravel()
+    frames = np.random.default_rng([seed, 7]).permutation(frame_of.max() + 1)[:max_frames]
+    known = np.ones((len(idx), len(CONDITIONS)), bool)
+    known[:, _hidden_columns(("defocus",))] = False
+    known[np.isin(frame_of, frames[1::2])] = False  # half the frames: nothing given
+    cond = torch.from_numpy(_scaled_conditions(raw, known))
+    x = torch.from_numpy(data["patch"][idx].astype(np.float32))[:, None]
+    with torch.inference_mode():
+        logits = torch.cat([estimator.model(x[k : k + 4096], cond[k : k + 4096]) for k in range(0, len(idx), 4096)])
+        prob = torch.softmax(logits / estimator.temperature, dim=1).numpy()
+    truth = defocus_classes(raw[:, 0])
+    scores, results = {}, {}
+    for pooling in grid:
+        nll, err, inside = [], [], []
+        for f in frames:
+            rows = np.flatnonzero(frame_of == f)
+            out = pool_defocus(prob[rows], pooling=pooling)
+            nll.append(-np.log(max(out["weights"][truth[rows[0]]], 1e-12)))
+            e = out["defocus"] - raw[rows[0], 0]
+            err.append(e)
+            inside.append(abs(e) <= max(out["std"], 1e-9))
+        scores[float(pooling)] = float(np.mean(nll))
+        results[float(pooling)] = (float(np.sqrt(np.mean(np.square(err)))), float(np.mean(inside)))
+    best = min(scores, key=scores.get)
+    net, meta = load_model(weights, expected=COUNTER_FORMAT)
+    save_model(weights, net, metadata={**meta, "pooling": best})
+    return {
+        "pooling": best,
+        "rmse": results[best][0],
+        "within_std": results[best][1],
+        "n": int(len(frames)),
+        "scores": scores,
+        "rmse_by_pooling": {k: v[0] for k, v in results.items()},
     }

@@ -36,8 +36,11 @@ from .retrieval import load_retriever, retrieve
 FLAT_BASE = ("flat", "stepped", "sawtooth", "wedge")
 
 #: What a user may know of the optics, by name: the conditions handed to the counter.
+#: ``estimated``: the same as ``no_defocus``, the defocus read from the frame
+#: (:func:`atomtools.columns.counting.estimate_defocus`); in the others it stays unknown.
 KNOWN = {
     "optics": ("defocus", "Cs", "C5", "focal_spread", "aperture"),
+    "estimated": ("Cs", "C5", "focal_spread", "aperture"),
     "no_defocus": ("Cs", "C5", "focal_spread", "aperture"),
     "none": (),
 }
@@ -155,6 +158,7 @@ def evaluate(
     known: str = "optics",
     decode: bool = True,
     counter="auto",
+    defocus_estimator="estimate",
 ) -> dict:
     """Score network and baseline on every test image at every dose.
 
@@ -183,6 +187,9 @@ def evaluate(
         Particle decoding in the retrieval.
     counter : "auto", path, Counter or None
         The column counter (see :func:`~atomtools.columns.retrieve`).
+    defocus_estimator : "estimate", path or Counter
+        The defocus estimator of ``known="estimated"`` (``retrieve``'s ``defocus``);
+        the other settings estimate nothing.
 
     Returns
     -------
@@ -221,15 +228,31 @@ def evaluate(
         for k, dose in enumerate(doses):
             noisy = at_dose(clean, dose, test.sampling, [seed, i, k])
             table, maps = retrieve(
-                noisy, sampling=test.sampling, model=ret, resample=True, optics=optics, decode=decode, counter=counter
+                noisy,
+                sampling=test.sampling,
+                model=ret,
+                resample=True,
+                optics=optics,
+                decode=decode,
+                counter=counter,
+                defocus=defocus_estimator if known == "estimated" else None,
             )
+            if known == "estimated":
+                estimate = (maps.get("counts") or {}).get("defocus")
+                info_estimate = (
+                    {"defocus_estimate": estimate["defocus"], "defocus_std": estimate["std"]} if estimate else {}
+                )
+            else:
+                info_estimate = {}
             s = column_scores(table, truth, radius=match_radius, channel=0)
             others = {}
             for ch, name in enumerate(mat.channel_names[1:], 1):
                 s_ch = column_scores(table, truth, radius=match_radius, channel=ch)
                 others.update({f"{name.lower()}_f1": s_ch["f1"], f"{name.lower()}_exact": s_ch["exact"]})
             model3d, rec = best_model(table, true_atoms, surface=surface, material=mat)
-            rows.append({**info, "dose": float(dose), "method": "network", **s, **others, "recovered_3d": rec})
+            rows.append(
+                {**info, "dose": float(dose), "method": "network", **s, **others, "recovered_3d": rec, **info_estimate}
+            )
             if labelled:
                 conf, correct = pixel_calibration(maps, labels, channel=0, mask=near)
                 take = np.random.default_rng([seed, i, k, 1]).permutation(len(conf))[:2000]

@@ -364,6 +364,7 @@ def recount(
     tilt: float | None = None,
     decode: bool = True,
     coverage: float | None = None,
+    defocus_estimator=None,
 ) -> tuple[pd.DataFrame, dict]:
     """Counts of the principal species' columns from the counter, decoded particle by particle.
 
@@ -387,6 +388,12 @@ def recount(
         Decode each particle's counts jointly (:func:`atomtools.core.chords.decode_counts`).
     coverage : float, optional
         Coverage of the prediction sets (default the counter's calibrated one, 0.9).
+    defocus_estimator : Counter, optional
+        Where the optics give no defocus: a defocus estimator
+        (:func:`atomtools.columns.counting.estimate_defocus`) whose posterior over the
+        frame's defocus weighs the counter's answers
+        (:func:`~atomtools.columns.counting.marginal_probabilities`); None: the counter
+        answers for its whole trained range of defocus, column by column.
 
     Returns
     -------
@@ -394,7 +401,8 @@ def recount(
         The table with ``count``, ``count_low``, ``count_high``, ``beyond_range`` and
         ``confidence`` of the principal columns replaced; and a dict with
         ``probabilities`` (N, K) of those rows, ``model_count`` (the decoded
-        particle's chord, -1 where none) and ``rows`` (their index in the table).
+        particle's chord, -1 where none), ``rows`` (their index in the table) and
+        ``defocus`` (the estimate, ``{"defocus": [Å], "std": [Å], ...}``, or None).
     """
     from ..core.chords import decode_counts
 
@@ -410,12 +418,24 @@ def recount(
         "applied": np.zeros(0, bool),
         "rows": principal,
         "decoded": False,
+        "defocus": None,
     }
     if not len(principal):
         return table, info
     rows = table["row"].to_numpy(float)[principal]
     cols = table["col"].to_numpy(float)[principal]
-    prob = _counting.count_probabilities(frame, rows, cols, sampling=sampling, counter=counter, conditions=conditions)
+    if defocus_estimator is not None and "defocus" not in _counting._given(optics):
+        estimate = _counting.estimate_defocus(
+            frame, rows, cols, sampling=sampling, estimator=defocus_estimator, optics=optics, tilt=tilt
+        )
+        info["defocus"] = estimate
+        prob = _counting.marginal_probabilities(
+            frame, rows, cols, sampling=sampling, counter=counter, weights=estimate["weights"], optics=optics, tilt=tilt
+        )
+    else:
+        prob = _counting.count_probabilities(
+            frame, rows, cols, sampling=sampling, counter=counter, conditions=conditions
+        )
     model_count = np.full(len(principal), -1)
     departure = np.full(len(principal), np.nan)  # the prior's departure mass chosen per particle
     asymmetry = np.full(len(principal), np.nan)  # atom steps of the fitted facets from the symmetric shape
@@ -462,12 +482,19 @@ def _auto_counter(ret: Retriever):
 
 
 @functools.lru_cache(maxsize=8)
-def _shipped_counter(name: str, zone_axis: tuple[int, int, int]):
+def _shipped_counter(name: str, zone_axis: tuple[int, int, int], which: str = "pretrained"):
     try:
-        counter = _counting.load_counter("pretrained")
-    except KeyError:  # no counter in the manifest
+        counter = _counting.load_counter(which)
+    except KeyError:  # not in the manifest
         return None
     return counter if counter.material == name and tuple(counter.zone_axis) == zone_axis else None
+
+
+def _auto_estimator(ret: Retriever):
+    """The shipped defocus estimator where it reads the retriever's material, else None."""
+    if ret.material is None:
+        return None
+    return _shipped_counter(ret.material.name, tuple(ret.material.zone_axis), _counting.PRETRAINED_DEFOCUS)
 
 
 def retrieve(
@@ -480,6 +507,7 @@ def retrieve(
     counter="auto",
     decode: bool = True,
     coverage: float | None = None,
+    defocus="estimate",
     resample: bool = False,
     tile: int | None = None,
     overlap: int = 32,
@@ -515,6 +543,12 @@ def retrieve(
     coverage : float, optional
         Coverage of the prediction sets ``count_low``..``count_high`` (default 0.9, as
         calibrated on held-out structures).
+    defocus : "estimate", path, Counter or None
+        Where ``optics`` gives no defocus: ``"estimate"`` reads it from the frame's
+        columns with the shipped defocus estimator for the material (or this one, a
+        path or Counter; :func:`atomtools.columns.counting.estimate_defocus`) and
+        weighs the counts by it; None leaves it unknown (the counter answers for its
+        whole trained range). The estimate is in ``maps["counts"]["defocus"]``.
     resample : bool
         If the frame's sampling differs from the model's by more than 5 %, resample it
         to the model's (and the maps back) instead of refusing.
@@ -615,6 +649,13 @@ def retrieve(
             tilt=tilt,
             decode=decode,
             coverage=coverage,
+            defocus_estimator=(
+                _auto_estimator(ret)
+                if isinstance(defocus, str) and defocus == "estimate"
+                else None
+                if defocus is None
+                else _counting.load_counter(defocus)
+            ),
         )
         table = tables.with_pixels(counted, sampling) if resampled else counted
     has_structure = maps["structure"] is None or bool(maps["structure"].any())

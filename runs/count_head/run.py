@@ -5,6 +5,7 @@ A run that may span sessions: the data are regenerated from these parameters
 
     python runs/count_head/run.py data        # simulate results/runs/count_head/{wide,aligned}.zarr (resumes)
     python runs/count_head/run.py train       # patches, training (resumes), conformal calibration
+    python runs/count_head/run.py defocus     # the defocus estimator on the same patches, its pooling
     python runs/count_head/run.py ship        # manifest entry and model card
 """
 
@@ -18,6 +19,8 @@ ROOT = HERE.parent.parent
 DATA = ROOT / "results" / "runs" / "count_head"
 WEIGHTS = HERE / "counter_ceo2.pt"
 SHIPPED = ROOT / "atomtools" / "weights" / "counter_ceo2.pt"
+DEFOCUS = HERE / "defocus_ceo2.pt"
+SHIPPED_DEFOCUS = ROOT / "atomtools" / "weights" / "defocus_ceo2.pt"
 
 #: Optics wider than the U-Net's training ranges: one counter for every corrected microscope.
 COMMON = dict(
@@ -110,6 +113,28 @@ def train() -> None:
     print(result)
 
 
+#: Training of the defocus estimator (the counter's network reading the defocus class).
+DEFOCUS_CONFIG = dict(TRAIN_CONFIG, steps=3000)
+
+
+def defocus() -> None:
+    """The defocus estimator: trained on the counter's patches, its pooling calibrated on held-out frames."""
+    from atomtools.columns.counting import DEFOCUS_BINS, CounterTrainConfig, calibrate_pooling, train_counter
+    from atomtools.models import CounterConfig
+
+    data = patches()
+    result = train_counter(
+        data,
+        DEFOCUS,
+        model_config=CounterConfig(n_classes=len(DEFOCUS_BINS)),
+        config=CounterTrainConfig(**DEFOCUS_CONFIG),
+        target="defocus",
+        metadata={"material": "CeO2", "zone_axis": [1, 1, 0], "sampling": 0.16},
+    )
+    print(result)
+    print(calibrate_pooling(data, DEFOCUS, seed=DEFOCUS_CONFIG["seed"]))
+
+
 def calibrate(n_frames: int = 300) -> None:
     """Conformal levels of decoded counts on frames of the structures training held out."""
     import numpy as np
@@ -160,11 +185,12 @@ def compact(n: int | None = None) -> None:
 
     compact = open_dataset(DATA / "compact.zarr")
     weights = WEIGHTS if WEIGHTS.exists() else SHIPPED
+    estimator = str(DEFOCUS if DEFOCUS.exists() else SHIPPED_DEFOCUS)
     runs = [("U-Net alone", dict(counter=None, known="none", decode=False))]
-    for known in ("optics", "no_defocus", "none"):
+    for known in ("optics", "estimated", "no_defocus", "none"):
         for decode in (False, True):
             name = f"counter, {known}, {'decoded' if decode else 'per column'}"
-            runs.append((name, dict(counter=str(weights), known=known, decode=decode)))
+            runs.append((name, dict(counter=str(weights), known=known, decode=decode, defocus_estimator=estimator)))
     heads, counts = [], []
     for name, options in runs:
         result = ev.evaluate(compact, doses=[1000.0, np.inf], seed=5, keep_maps=0, progress=False, **options)
@@ -173,6 +199,15 @@ def compact(n: int | None = None) -> None:
         tilt = ev.headline(rows, ("dose", "tilt")).assign(setting=name)
         heads += [head, tilt]
         counts.append(ev.by_count(rows, ("dose",)).assign(setting=name))
+        if options["known"] == "estimated" and not options["decode"]:
+            est = pd.DataFrame(rows)[["image", "dose", "tilt", "defocus", "defocus_estimate", "defocus_std"]]
+            est["error"] = est["defocus_estimate"] - est["defocus"]
+            write_text(HERE / "compact_defocus.csv", est.round(3).to_csv(index=False))
+            for dose, part in est.groupby("dose"):
+                print(
+                    f"defocus estimated at {dose} e/Å²: RMSE {np.sqrt(np.mean(part.error**2)):.1f} Å, stated std "
+                    f"{part.defocus_std.mean():.1f} Å, within one std {np.mean(part.error.abs() <= part.defocus_std):.2f}"
+                )
         shown = ["setting", "dose", "f1", "n", "exact", "within_one", "mean_error", "coverage", "set_size", "exact_all"]
         print(head[shown].round(3).to_string())
     write_text(HERE / "compact_headline.csv", pd.concat(heads, ignore_index=True).round(4).to_csv(index=False))
@@ -296,4 +331,5 @@ if __name__ == "__main__":
         "thick": thick,
         "ship": ship,
         "calibrate": calibrate,
+        "defocus": defocus,
     }[sys.argv[1]]()
