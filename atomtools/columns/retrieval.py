@@ -30,6 +30,7 @@ from .domain import lattice_check, structure_mask, warn_if_out_of_domain
 __all__ = [
     "PRETRAINED",
     "SAMPLING_TOLERANCE",
+    "MIN_FRAME",
     "Retriever",
     "load_retriever",
     "predict_maps",
@@ -497,6 +498,10 @@ def _auto_estimator(ret: Retriever):
     return _shipped_counter(ret.material.name, tuple(ret.material.zone_axis), _counting.PRETRAINED_DEFOCUS)
 
 
+#: Smallest frame side retrieve reads [px at the model's sampling] (5 Å at 0.16 Å/px).
+MIN_FRAME = 32
+
+
 def retrieve(
     image,
     *,
@@ -587,8 +592,9 @@ def retrieve(
     ------
     ValueError
         For a frame that is not 2D, empty, constant, negative (background-subtracted),
-        or holds NaN or infinity; for a sampling that is not a positive number; or one
-        off the model's by more than 5 % without ``resample=True``.
+        or holds NaN or infinity, or smaller than :data:`MIN_FRAME` px of the model's
+        sampling per side; for a sampling that is not a positive number; or one off the
+        model's by more than 5 % without ``resample=True``.
 
     Warns
     -----
@@ -600,6 +606,14 @@ def retrieve(
     sampling = check_sampling(sampling)
     ret = load_retriever(model)
     ratio = sampling / ret.sampling
+    side = min(frame.shape) * ratio  # [px at the model's sampling]
+    if side < MIN_FRAME:
+        h, w = frame.shape
+        raise ValueError(
+            f"the image is {h} x {w} px ({h * sampling:.1f} x {w * sampling:.1f} Å at {sampling:g} Å/px): retrieve "
+            f"needs at least {MIN_FRAME * ret.sampling:.1f} Å per side ({MIN_FRAME} px at the model's "
+            f"{ret.sampling:g} Å/px), a few columns' worth"
+        )
     resampled = abs(ratio - 1) > SAMPLING_TOLERANCE
     if resampled and not resample:
         raise ValueError(

@@ -407,6 +407,14 @@ def normalize(image: np.ndarray) -> np.ndarray:
     return image / mean
 
 
+def _is_number(text) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def check_sampling(sampling, name: str = "sampling") -> float:
     """A pixel size as a positive float, or a ValueError that says what was expected.
 
@@ -419,11 +427,16 @@ def check_sampling(sampling, name: str = "sampling") -> float:
 
     Examples
     --------
-    >>> check_sampling("0.16 A")
+    >>> check_sampling("0.16")
     Traceback (most recent call last):
     ...
-    ValueError: sampling must be a positive pixel size [Å/px] as a number, got '0.16 A'
+    ValueError: sampling must be a positive pixel size [Å/px] as a number, got the string '0.16' (pass sampling=0.16)
     """
+    if isinstance(sampling, str | bytes):
+        raise ValueError(
+            f"{name} must be a positive pixel size [Å/px] as a number, got the string {sampling!r}"
+            + (f" (pass {name}={float(sampling)!r})" if _is_number(sampling) else "")
+        )
     try:
         value = float(sampling)
     except (TypeError, ValueError):

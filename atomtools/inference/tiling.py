@@ -243,12 +243,12 @@ def predict_tiled(
     m = int(multiple)
     tile = auto_tile(image.shape, m) if tile is None else tile
     tile = max(m, (tile // m) * m)
-    if overlap >= tile:
-        raise ValueError(f"overlap {overlap} px must be smaller than the tile {tile} px")
     h0, w0 = image.shape
     # pad to at least one tile and to a multiple of the network's stride
     H = max(tile, int(np.ceil(h0 / m)) * m)
     W = max(tile, int(np.ceil(w0 / m)) * m)
+    if overlap >= tile and (H > tile or W > tile):  # one tile blends nothing
+        raise ValueError(f"overlap {overlap} px must be smaller than the tile {tile} px")
     padded = np.pad(image, ((0, H - h0), (0, W - w0)), mode="reflect" if min(h0, w0) > 1 else "edge")
     th, tw = min(tile, H), min(tile, W)
     batch = batch or max(1, (4 * 256 * 256) // (th * tw))

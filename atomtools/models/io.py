@@ -20,7 +20,16 @@ from .counter import ColumnCounter, CounterConfig
 from .rrdb import PatchConfig, PatchDiscriminator, RRDBConfig, RRDBNet
 from .unet import UNet, UNetConfig
 
-__all__ = ["NETWORKS", "MODEL_FORMAT", "COUNTER_FORMAT", "save_model", "load_model", "model_card", "n_parameters"]
+__all__ = [
+    "NETWORKS",
+    "MODEL_FORMAT",
+    "COUNTER_FORMAT",
+    "save_model",
+    "load_model",
+    "read_weights",
+    "model_card",
+    "n_parameters",
+]
 
 #: format name -> (network class, its config class with to_dict/from_dict).
 NETWORKS: dict[str, tuple[type[nn.Module], type]] = {
@@ -71,6 +80,48 @@ def save_model(path: str | Path, model: nn.Module, *, metadata: dict) -> Path:
     return path
 
 
+def read_weights(path: str | Path):
+    """What ``torch.load(path, weights_only=True)`` reads, with errors that name the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by ``torch.save`` (weights, a training checkpoint).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is empty, truncated or not a PyTorch file, or holds Python objects
+        beyond tensors and plain data (which are never unpickled here: a file written by
+        :func:`save_model` holds none, so such a file was written by something else).
+    """
+    import pickle
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights at {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes): an interrupted download or copy; fetch or write it again")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        lines = [ln.strip() for ln in str(err).splitlines() if "Unsupported" in ln or "GLOBAL" in ln]
+        first = lines[0] if lines else type(err).__name__
+        raise ValueError(
+            f"{path} holds Python objects beyond tensors and plain data, which atomtools never unpickles "
+            f"(an atomtools weights file holds none; do not load this file with weights_only=False unless you "
+            f"wrote it yourself): {first}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, KeyError) as err:
+        raise ValueError(
+            f"{path} is not a readable PyTorch weights file (truncated, or not written by torch.save; "
+            f"{path.stat().st_size} bytes): {type(err).__name__}: {err}"
+        ) from None
+
+
 def load_model(path: str | Path, *, expected: str | None = None) -> tuple[nn.Module, dict]:
     """Load a network written by :func:`save_model` (``torch.load(weights_only=True)``: no unpickling).
 
@@ -97,7 +148,7 @@ def load_model(path: str | Path, *, expected: str | None = None) -> tuple[nn.Mod
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no weights at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_weights(path)
     fmt = state.get("format") if isinstance(state, dict) else type(state).__name__
     wanted = (expected,) if expected else tuple(NETWORKS)
     if fmt not in wanted:

@@ -56,8 +56,9 @@ def check_sinogram(sinogram, angles) -> tuple[np.ndarray, np.ndarray]:
     Raises
     ------
     ValueError
-        For another layout, a count of angles that matches no axis, NaN or infinite
-        values, an empty or constant sinogram, or unsorted angles or angles out of range.
+        For another layout, a count of angles that matches no axis, fewer than 2
+        angles, NaN or infinite values, an empty or constant sinogram, or unsorted
+        angles or angles out of range.
 
     Examples
     --------
@@ -83,6 +84,11 @@ def check_sinogram(sinogram, angles) -> tuple[np.ndarray, np.ndarray]:
         )
     if sino.size == 0:
         raise ValueError("the sinogram is empty")
+    if len(angles) < 2:
+        raise ValueError(
+            f"a reconstruction needs projections at 2 or more tilt angles, got {len(angles)}: one projection holds "
+            "no depth information"
+        )
     bad = int(np.sum(~np.isfinite(sino)))
     if bad:
         raise ValueError(f"the sinogram holds {bad} NaN or infinite values; mask or interpolate them first")
