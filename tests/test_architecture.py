@@ -51,9 +51,10 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def layer(module: str) -> int:
-    best = max((p for p, _ in LAYERS if module == p or module.startswith(p + ".")), key=len)
-    return dict(LAYERS)[best]
+def layer(module: str) -> int | None:
+    """The layer of a module: its longest matching prefix (the package itself only by its own name)."""
+    matches = [p for p, _ in LAYERS if module == p or (p != "atomtools" and module.startswith(p + "."))]
+    return dict(LAYERS)[max(matches, key=len)] if matches else None
 
 
 def group(module: str) -> str:
@@ -95,13 +96,15 @@ GRAPH = imports()
 
 
 def test_every_module_has_a_layer():
-    for module in MODULES:
-        assert layer(module) is not None, module
+    missing = [module for module in MODULES if layer(module) is None]
+    assert not missing, f"modules with no layer in LAYERS (add their subpackage): {missing}"
+    assert layer("atomtools.readers_of_tomorrow") is None  # the package's own name is no catch-all
 
 
-def test_imports_only_go_down_the_layers():
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Imports that go up a layer, or sideways between subpackages below the edge."""
     wrong = []
-    for module, targets in GRAPH.items():
+    for module, targets in graph.items():
         for target in targets:
             if target not in MODULES:
                 wrong.append(f"{module} imports {target}, which does not exist")
@@ -110,7 +113,65 @@ def test_imports_only_go_down_the_layers():
             same_group = group(module) == group(target)
             if lt > lm or (lt == lm and not same_group and lm != EDGE):
                 wrong.append(f"{module} (layer {lm}) imports {target} (layer {lt})")
+    return wrong
+
+
+def test_imports_only_go_down_the_layers():
+    wrong = layer_violations(GRAPH)
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_planted_upward_import_is_caught():
+    planted = {**GRAPH, "atomtools.core.imaging": GRAPH["atomtools.core.imaging"] | {"atomtools.columns.retrieval"}}
+    assert layer_violations(planted) == [
+        "atomtools.core.imaging (layer 1) imports atomtools.columns.retrieval (layer 4)"
+    ]
+    sideways = {**GRAPH, "atomtools.tomo.classical": GRAPH["atomtools.tomo.classical"] | {"atomtools.localize"}}
+    assert any("atomtools.tomo.classical" in w for w in layer_violations(sideways))
+
+
+#: Third-party packages the core may import: numerical and crystal libraries, no simulator,
+#: network or reader (those live in the layers above it).
+CORE_ALLOWED = {"numpy", "scipy", "pandas", "ase", "skimage"}
+
+
+def third_party(source: str) -> set[str]:
+    """Top-level names of the non-atomtools, non-standard-library packages a source imports."""
+    import sys
+
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return {n for n in names if n != "atomtools" and n not in sys.stdlib_module_names}
+
+
+def core_violations(sources: dict[str, str]) -> list[str]:
+    return [
+        f"{module} imports {sorted(third_party(src) - CORE_ALLOWED)}"
+        for module, src in sources.items()
+        if layer(module) <= 1 and third_party(src) - CORE_ALLOWED
+    ]
+
+
+CORE_SOURCES = {m: p.read_text(encoding="utf-8") for m, p in MODULES.items() if (layer(m) or 9) <= 1}
+
+
+def test_the_core_imports_no_engine():
+    wrong = core_violations(CORE_SOURCES)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_planted_abtem_import_in_the_core_is_caught():
+    planted = {
+        **CORE_SOURCES,
+        "atomtools.core.imaging": "import numpy as np\nfrom abtem.core.energy import energy2wavelength\n",
+    }
+    assert core_violations(planted) == ["atomtools.core.imaging imports ['abtem']"]
+    lazy = {"atomtools.core.optics": "def f():\n    import torch\n    return torch\n"}
+    assert core_violations(lazy) == ["atomtools.core.optics imports ['torch']"]  # inside a function too
 
 
 def test_there_is_no_import_cycle():

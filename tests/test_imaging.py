@@ -82,7 +82,16 @@ def test_coarse_sampling_is_refused_before_any_work():
 
 
 def test_focal_spread_is_converted_to_abtems_one_over_e_width():
-    assert imaging.Optics(focal_spread=30.0).abtem_focal_spread == pytest.approx(30.0 * np.sqrt(2))
+    from atomtools.simulation.engine import ctf_parameters
+
+    assert ctf_parameters(imaging.Optics(focal_spread=30.0))["focal_spread"] == pytest.approx(30.0 * np.sqrt(2))
+
+
+def test_the_core_wavelength_is_abtems():
+    from abtem.core.energy import energy2wavelength
+
+    for energy in (60e3, 80e3, 200e3, 300e3):
+        assert imaging.wavelength(energy) == pytest.approx(energy2wavelength(energy), rel=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -84,6 +84,11 @@ DEFOCUS_BINS = tuple(float(v) for v in np.arange(-110.0, 10.1, 10.0))
 def defocus_classes(defocus) -> np.ndarray:
     """Index of the nearest :data:`DEFOCUS_BINS` centre of each defocus [Å] (0-based).
 
+    Parameters
+    ----------
+    defocus : float or array-like
+        Defocus values [Å].
+
     Examples
     --------
     >>> defocus_classes([-112.0, -54.0, 40.0]).tolist()

@@ -1,7 +1,8 @@
 """Electron optics parameters, detector sampling, shot noise and image normalization.
 
 Pure functions and a frozen dataclass; no simulator, no files. The simulator
-(:mod:`atomtools.simulation.engine`) turns :class:`Optics` into an abTEM ``CTF``.
+(:mod:`atomtools.simulation.engine`, :func:`~atomtools.simulation.engine.ctf_parameters`)
+turns :class:`Optics` into an abTEM ``CTF`` in abTEM's conventions.
 
 Units: energies [eV], lengths [Å], angles [mrad] for apertures and [degrees] for
 in-plane directions, dose [e/Å²].
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from abtem.core.energy import energy2wavelength
 
 __all__ = [
     "Optics",
@@ -60,7 +60,9 @@ def wavelength(energy: float) -> float:
     """
     if not energy > 0:
         raise ValueError(f"energy must be positive [eV], got {energy}")
-    return float(energy2wavelength(energy))
+    h, m0, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0  # SI (CODATA 2018)
+    momentum = np.sqrt(2 * m0 * e * energy * (1 + e * energy / (2 * m0 * c**2)))
+    return float(h / momentum * 1e10)
 
 
 def scherzer_defocus(Cs: float, energy: float) -> float:
@@ -105,7 +107,7 @@ class Optics:
     focal_spread : float
         Standard deviation sigma of the defocus spread from chromatic aberration and
         instabilities [Å]. abTEM's ``focal_spread`` is the 1/e half-width instead,
-        ``sqrt(2) * sigma``; :meth:`abtem_focal_spread` converts.
+        ``sqrt(2) * sigma``; :func:`atomtools.simulation.engine.ctf_parameters` converts.
     aperture : float
         Objective aperture semi-angle [mrad]; ``inf`` for none.
     """
@@ -128,21 +130,6 @@ class Optics:
             raise ValueError(f"Optics.aperture must be positive [mrad] (inf for none), got {self.aperture}")
         if self.astigmatism < 0:
             raise ValueError(f"Optics.astigmatism must be >= 0 [Å], got {self.astigmatism}")
-
-    @property
-    def abtem_focal_spread(self) -> float:
-        """abTEM's ``focal_spread``: the 1/e half-width, ``sqrt(2) * sigma`` [Å]."""
-        return float(np.sqrt(2.0) * self.focal_spread)
-
-    def aberrations(self) -> dict:
-        """abTEM polar aberration coefficients [Å, radians]."""
-        return {
-            "C10": -self.defocus,
-            "C12": self.astigmatism,
-            "phi12": float(np.deg2rad(self.astigmatism_angle)),
-            "C30": self.Cs,
-            "C50": self.C5,
-        }
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -23,7 +23,14 @@ import numpy as np
 
 from ..core.imaging import Optics, fourier_crop, max_wave_frequency
 
-__all__ = ["DEFAULT_PHONON_SIGMA", "configure_abtem", "exit_waves", "images_from_exit_waves", "reference_image"]
+__all__ = [
+    "DEFAULT_PHONON_SIGMA",
+    "configure_abtem",
+    "ctf_parameters",
+    "exit_waves",
+    "images_from_exit_waves",
+    "reference_image",
+]
 
 #: Thermal vibration amplitude of elements without one of their own [Å].
 DEFAULT_PHONON_SIGMA = 0.08
@@ -99,16 +106,49 @@ def exit_waves(
     return array.reshape((-1,) + array.shape[-2:]).astype(np.complex64)
 
 
+def ctf_parameters(optics: Optics) -> dict:
+    """The keyword arguments of abTEM's ``CTF`` for an :class:`Optics`, in abTEM's conventions.
+
+    abTEM's ``C10`` is minus the defocus, its angles are radians and its
+    ``focal_spread`` is the 1/e half-width of the defocus spread, ``sqrt(2)`` times
+    the standard deviation :class:`Optics` keeps.
+
+    Parameters
+    ----------
+    optics : Optics
+        The objective lens.
+
+    Returns
+    -------
+    dict
+        ``energy`` [eV], ``semiangle_cutoff`` [mrad], ``focal_spread`` [Å] and
+        ``aberration_coefficients`` (polar, [Å] and radians).
+
+    Examples
+    --------
+    >>> p = ctf_parameters(Optics(defocus=-50.0, focal_spread=30.0))
+    >>> p["aberration_coefficients"]["C10"], round(p["focal_spread"], 3)
+    (50.0, 42.426)
+    """
+    return {
+        "energy": optics.energy,
+        "semiangle_cutoff": optics.aperture,
+        "focal_spread": float(np.sqrt(2.0) * optics.focal_spread),
+        "aberration_coefficients": {
+            "C10": -optics.defocus,
+            "C12": optics.astigmatism,
+            "phi12": float(np.deg2rad(optics.astigmatism_angle)),
+            "C30": optics.Cs,
+            "C50": optics.C5,
+        },
+    }
+
+
 def _ctf(optics: Optics):
-    """abTEM's CTF of an :class:`Optics` (its focal spread as abTEM's 1/e half-width)."""
+    """abTEM's CTF of an :class:`Optics`."""
     import abtem
 
-    return abtem.CTF(
-        energy=optics.energy,
-        semiangle_cutoff=optics.aperture,
-        focal_spread=optics.abtem_focal_spread,
-        aberration_coefficients=optics.aberrations(),
-    )
+    return abtem.CTF(**ctf_parameters(optics))
 
 
 def _intermediate_gpts(optics: Optics, extent, sim_gpts, out_gpts) -> tuple[int, int]:
