@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from atomtools import columns
-from atomtools.columns import counting
+from atomtools.columns import counter_task, counting
 from atomtools.columns.evaluation import by_count, headline
 from atomtools.core.chords import chord_counts, decode_counts, index_columns, projected_lattice
 from atomtools.core.imaging import Optics
@@ -198,13 +198,15 @@ def _defocus_patches(n_structures: int = 40, per: int = 3, columns: int = 12, se
 def test_a_defocus_estimator_trains_pools_its_columns_and_weighs_the_counts(tmp_path, tiny_counter):
     data = _defocus_patches()
     path = tmp_path / "defocus.pt"
-    cfg = counting.CounterTrainConfig(steps=150, batch_size=128, lr=1e-2, validate_every=150, checkpoint_every=1e9)
+    cfg = counter_task.CounterTrainConfig(steps=150, batch_size=128, lr=1e-2, validate_every=150, checkpoint_every=1e9)
     with pytest.raises(ValueError, match="n_classes=13"):
-        counting.train_counter(data, path, model_config=CounterConfig(width=4, hidden=8), config=cfg, target="defocus")
+        counter_task.train_counter(
+            data, path, model_config=CounterConfig(width=4, hidden=8), config=cfg, target="defocus"
+        )
     with pytest.raises(ValueError, match="target"):
-        counting.train_counter(data, path, config=cfg, target="thickness")
+        counter_task.train_counter(data, path, config=cfg, target="thickness")
     model = CounterConfig(width=6, hidden=16, n_classes=len(counting.DEFOCUS_BINS))
-    counting.train_counter(
+    counter_task.train_counter(
         data,
         path,
         model_config=model,
@@ -214,7 +216,7 @@ def test_a_defocus_estimator_trains_pools_its_columns_and_weighs_the_counts(tmp_
         held_out=0.25,
         metadata={"material": "CeO2", "zone_axis": [1, 1, 0]},
     )
-    result = counting.calibrate_pooling(data, path, seed=cfg.seed, held_out=0.25)
+    result = counter_task.calibrate_pooling(data, path, seed=cfg.seed, held_out=0.25)
     assert result["rmse"] < 25.0, result  # the prior alone: 35 Å
     estimator = counting.load_counter(path)
     assert estimator.target == "defocus" and estimator.pooling == result["pooling"]

@@ -61,7 +61,7 @@ def test_network_and_baseline_are_scored_on_the_same_frames(tmp_path):
 
 
 def test_a_counter_trains_on_patches_and_counts_in_the_evaluation(tmp_path):
-    from atomtools.columns import counting
+    from atomtools.columns import counter_task, counting
     from atomtools.models import CounterConfig
 
     config = simulate.SimulationConfig(**SMALL)
@@ -70,15 +70,15 @@ def test_a_counter_trains_on_patches_and_counts_in_the_evaluation(tmp_path):
             tmp_path / "s.zarr", config, n_structures=2, seed=0, scheduler="synchronous", progress=False
         )
     )
-    data = counting.patch_dataset(store, seed=0, progress=False)
+    data = counter_task.patch_dataset(store, seed=0, progress=False)
     assert data["patch"].shape[1:] == (13, 13) and len(data["count"]) == len(data["conditions"]) > 0
     assert set(np.isinf(data["dose"])) == {True, False}  # noise-free and noisy versions of each frame
     out = tmp_path / "counter.pt"
-    result = counting.train_counter(
+    result = counter_task.train_counter(
         data,
         out,
         model_config=CounterConfig(width=4, hidden=8),
-        config=counting.CounterTrainConfig(steps=4, batch_size=16, validate_every=2),
+        config=counter_task.CounterTrainConfig(steps=4, batch_size=16, validate_every=2),
         held_out=0.5,
         progress=False,
         metadata={"material": "CeO2", "zone_axis": [1, 1, 0]},

@@ -3,7 +3,8 @@
 - :mod:`retrieval`: :func:`retrieve` a frame's columns, counts and confidence with a
   trained U-Net (on the shared tiled inference), the counts of the principal species by
   the column counter, decoded particle by particle, with prediction sets;
-- :mod:`counting`: the column counter that knows the imaging conditions;
+- :mod:`counting`: the column counter that knows the imaging conditions (and
+  :mod:`counter_task`, its training);
 - :mod:`task`: the U-Net's training task on simulated datasets (on the shared loop);
 - :mod:`baseline`: the classical method, peaks and calibrated integrated intensities;
 - :mod:`reconstruct`: a 3D atomic model from a column table;
@@ -11,8 +12,17 @@
 - :mod:`series`: in-situ movies: drift, tracks of columns, count timelines and events.
 """
 
-from . import baseline, counting, evaluation, reconstruct, retrieval, series, task
+from . import baseline, counter_task, counting, evaluation, reconstruct, retrieval, series, task
 from .retrieval import *  # noqa: F403 - each module's public names, as its __all__ lists them
 from .task import *  # noqa: F403 - each module's public names, as its __all__ lists them
 
-__all__ = [*retrieval.__all__, *task.__all__, "baseline", "counting", "evaluation", "reconstruct", "series"]
+__all__ = [
+    *retrieval.__all__,
+    *task.__all__,
+    "baseline",
+    "counter_task",
+    "counting",
+    "evaluation",
+    "reconstruct",
+    "series",
+]

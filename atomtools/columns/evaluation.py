@@ -28,7 +28,7 @@ from ..simulation import SimulationConfig
 from ..storage import Dataset
 from ..utils import progress_bar
 from . import baseline as _baseline
-from . import counting
+from . import counter_task, counting
 from .reconstruct import to_atoms
 from .retrieval import load_retriever, retrieve
 
@@ -501,7 +501,7 @@ def calibrate_sets(
     if not probs or not sum(len(c) for c in classes):
         raise ValueError(f"calibrate_sets: no decoded column matched the truth in {len(frames)} frames")
     probs, classes = np.concatenate(probs), np.concatenate(classes)
-    table = counting.conformal_table(probs, classes)
+    table = counter_task.conformal_table(probs, classes)
     low, high = interval_sets(probs, level=counter.level(0.9))
     empirical = float(np.mean((classes >= low) & (classes <= high)))
     net, meta = load_model(counter_weights, expected=COUNTER_FORMAT)

@@ -82,7 +82,7 @@ def patches() -> dict:
     """The patch set (cut once, kept beside the stores)."""
     import numpy as np
 
-    from atomtools.columns.counting import patch_dataset
+    from atomtools.columns.counter_task import patch_dataset
     from atomtools.storage import open_dataset
     from atomtools.utils import atomic_path
 
@@ -96,7 +96,7 @@ def patches() -> dict:
 
 
 def train() -> None:
-    from atomtools.columns.counting import CounterTrainConfig, train_counter
+    from atomtools.columns.counter_task import CounterTrainConfig, train_counter
 
     data = patches()
     result = train_counter(
@@ -119,7 +119,8 @@ DEFOCUS_CONFIG = dict(TRAIN_CONFIG, steps=3000)
 
 def defocus() -> None:
     """The defocus estimator: trained on the counter's patches, its pooling calibrated on held-out frames."""
-    from atomtools.columns.counting import DEFOCUS_BINS, CounterTrainConfig, calibrate_pooling, train_counter
+    from atomtools.columns.counter_task import CounterTrainConfig, calibrate_pooling, train_counter
+    from atomtools.columns.counting import DEFOCUS_BINS
     from atomtools.models import CounterConfig
 
     data = patches()
@@ -139,7 +140,7 @@ def calibrate(n_frames: int = 300) -> None:
     """Conformal levels of decoded counts on frames of the structures training held out."""
     import numpy as np
 
-    from atomtools.columns.counting import held_out_structures
+    from atomtools.columns.counter_task import held_out_structures
     from atomtools.columns.evaluation import calibrate_sets
     from atomtools.storage import open_dataset
 
@@ -204,9 +205,10 @@ def compact(n: int | None = None) -> None:
             est["error"] = est["defocus_estimate"] - est["defocus"]
             write_text(HERE / "compact_defocus.csv", est.round(3).to_csv(index=False))
             for dose, part in est.groupby("dose"):
+                inside = np.mean(part.error.abs() <= part.defocus_std)
                 print(
                     f"defocus estimated at {dose} e/Å²: RMSE {np.sqrt(np.mean(part.error**2)):.1f} Å, stated std "
-                    f"{part.defocus_std.mean():.1f} Å, within one std {np.mean(part.error.abs() <= part.defocus_std):.2f}"
+                    f"{part.defocus_std.mean():.1f} Å, within one std {inside:.2f}"
                 )
         shown = ["setting", "dose", "f1", "n", "exact", "within_one", "mean_error", "coverage", "set_size", "exact_all"]
         print(head[shown].round(3).to_string())
