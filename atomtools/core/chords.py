@@ -259,6 +259,33 @@ def chord_counts(sites: np.ndarray, distances: np.ndarray, lattice: ProjectedLat
     return count[0] if np.ndim(distances) == 1 else count
 
 
+def _one_facet_counts(nr: np.ndarray, nv: np.ndarray, d: np.ndarray, f: int, values: np.ndarray) -> np.ndarray:
+    """:func:`chord_counts` of polyhedra that differ from ``d`` in the inclined facet ``f`` alone.
+
+    The same arithmetic, with the other facets' bound computed once: (len(values), N) counts.
+    """
+    top, bottom = nv > 1e-9, nv < -1e-9
+    edge = ~(top | bottom)
+    others_top, others_bottom = top.copy(), bottom.copy()
+    others_top[f] = others_bottom[f] = False
+    inf = np.full(len(nr), np.inf)
+    u = ((d[None, others_top] - nr[:, others_top]) / nv[others_top]).min(axis=1) if others_top.any() else inf
+    lo = (
+        ((d[None, others_bottom] - nr[:, others_bottom]) / nv[others_bottom]).max(axis=1)
+        if others_bottom.any()
+        else -inf
+    )
+    mine = (np.asarray(values, float)[:, None] - nr[None, :, f]) / nv[f]  # (T, N)
+    if top[f]:
+        k_max, k_min = np.floor(np.minimum(mine, u[None]) + 1e-9), np.ceil(np.broadcast_to(lo, mine.shape) - 1e-9)
+    else:
+        k_max, k_min = np.floor(np.broadcast_to(u, mine.shape) + 1e-9), np.ceil(np.maximum(mine, lo[None]) - 1e-9)
+    count = np.maximum(k_max - k_min + 1, 0)
+    if edge.any():
+        count = np.where(np.all(nr[:, edge] <= d[edge] + 1e-9, axis=1)[None], count, 0)
+    return count
+
+
 def _log_evidence(prior_like: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Sum over columns of log sum_c p_i(c) pi(c | model count); counts (M, N).
 
@@ -388,9 +415,10 @@ def decode_counts(
     inclined = np.flatnonzero(~edge)
     step = np.abs(nv)
 
-    def objective(ds: np.ndarray) -> np.ndarray:
+    def objective(ds: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
         away = (np.abs(ds - symmetric)[:, inclined] / step[inclined]).sum(axis=1)
-        return _log_evidence(prior_like, chord_counts(sites, ds, lattice)) - facet_penalty * away
+        counts = chord_counts(sites, ds, lattice) if counts is None else counts
+        return _log_evidence(prior_like, counts) - facet_penalty * away
 
     d = symmetric.copy()
     current = float(objective(d[None])[0])
@@ -399,7 +427,7 @@ def decode_counts(
         for f in inclined:
             trial = np.repeat(d[None], 13, axis=0)
             trial[:, f] = symmetric[f] + np.arange(-6, 7) * step[f] / 2
-            score = objective(trial)
+            score = objective(trial, _one_facet_counts(nr, nv, d, f, trial[:, f]))
             j = int(np.argmax(score))
             if score[j] > current + 1e-9 and not np.isclose(trial[j, f], d[f]):
                 d, current, moved = trial[j], float(score[j]), True
