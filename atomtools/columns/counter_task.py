@@ -401,7 +401,7 @@ def calibrate_pooling(
     *,
     seed: int = 0,
     held_out: float = 0.1,
-    grid=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0),
+    grid=(0.03, 0.06, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0),
     max_frames: int = 3000,
 ) -> dict:
     """Calibrate a defocus estimator's pooling exponent on held-out frames and write it into its weights.
@@ -464,7 +464,8 @@ def calibrate_pooling(
         results[float(pooling)] = (float(np.sqrt(np.mean(np.square(err)))), float(np.mean(inside)))
     best = min(scores, key=scores.get)
     net, meta = load_model(weights, expected=COUNTER_FORMAT)
-    save_model(weights, net, metadata={**meta, "pooling": best})
+    held = {"rmse": results[best][0], "within_std": results[best][1], "frames": int(len(frames))}
+    save_model(weights, net, metadata={**meta, "pooling": best, "pooling_validation": held})
     return {
         "pooling": best,
         "rmse": results[best][0],
