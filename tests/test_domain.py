@@ -107,3 +107,17 @@ def test_shrinking_a_finely_sampled_frame_keeps_its_dose():
     assert shrunk.mean() == pytest.approx(counts.mean(), rel=0.01)
     # shot noise as if counted in 0.16 Å pixels: relative std 1/sqrt(25.6), not the 0.05 Å pixels' 1/sqrt(2.5)
     assert shrunk.std() / shrunk.mean() == pytest.approx(1 / np.sqrt(1000 * 0.16**2), rel=0.15)
+
+
+def test_a_wrong_pixel_size_is_named_by_the_scale_at_which_the_fringes_match(ceo2_frame):
+    named = 0
+    for factor in (0.8, 1.25):
+        report = lattice_check(ceo2_frame, 0.16 * factor, CEO2)
+        assert not report.in_domain, (factor, report)
+        if "times the given pixel size" in report.message:  # the fringes match, at another scale
+            scale = float(report.message.split("they match at ")[1].split(" times")[0])
+            assert scale == pytest.approx(1 / factor, rel=0.03)
+            named += 1
+    assert named, "no wrong pixel size was named by its scale"
+    # the given pixel size itself is never "rescaled": in-domain frames stay quiet
+    assert lattice_check(ceo2_frame, 0.16, CEO2).message == ""

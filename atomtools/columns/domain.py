@@ -74,7 +74,13 @@ class DomainReport:
 
 
 def lattice_check(
-    frame: np.ndarray, sampling: float, mat: Material, *, min_score: float = 0.7, tolerance: float = 0.03
+    frame: np.ndarray,
+    sampling: float,
+    mat: Material,
+    *,
+    min_score: float = 0.6,
+    tolerance: float = 0.03,
+    rescale_margin: float = 0.1,
 ) -> DomainReport:
     """Compare a frame's strongest lattice fringes with the reflections of ``mat``.
 
@@ -91,6 +97,14 @@ def lattice_check(
     tolerance : float
         Relative mismatch of a fringe's spacing still counted as expected (widened to
         the frequency resolution of small frames).
+    rescale_margin : float
+        Also out of domain where the fringes match at least this much better (and at
+        0.8 or more) with the pixel size scaled by a factor the tolerance does not
+        explain (0.7-1.4): a wrong pixel size, whatever the score at the given one.
+        Calibrated with ``min_score`` on 400 in-domain CeO2 frames (the quick run's
+        independent, compact and out-of-range sets at 100-5000 e/Å² and noise-free):
+        0.5 % false alarms, and 94 % of the same frames flagged at 0.8 and 1.2 times
+        their pixel size (the single threshold of 0.7 before: 0.5 % and 67 %).
 
     Returns
     -------
@@ -109,14 +123,29 @@ def lattice_check(
     resolution = 1.0 / (min(frame.shape) * sampling)  # frequency step of the spectrum [1/Å]
     k, strength = peaks[:, 0], peaks[:, 1]
     allowed = np.maximum(tolerance, 0.75 * resolution / k)
-    match = np.min(np.abs(k[:, None] / expected[None, :] - 1), axis=1) <= allowed
-    report.score = float(np.sum(strength * match) / np.sum(strength))
+
+    def score(scale: np.ndarray) -> np.ndarray:  # the match score if the pixel size were ``scale`` times the given
+        off = np.abs((k[None, :, None] / np.asarray(scale, float)[:, None, None]) / expected[None, None, :] - 1)
+        return (strength * (off.min(axis=2) <= allowed)).sum(axis=1) / strength.sum()
+
+    report.score = float(score(np.ones(1))[0])
     report.spacings = sorted({round(1 / float(v), 2) for v in k}, reverse=True)
-    if report.score < min_score:
+    scales = np.exp(np.linspace(np.log(0.7), np.log(1.4), 281))
+    scores = score(scales)
+    far = np.abs(np.log(scales)) > np.log(1 + 2.5 * tolerance)  # beyond what the tolerance explains
+    best = int(np.argmax(np.where(far, scores, -1.0)))
+    rescaled = scores[best] >= report.score + rescale_margin and scores[best] >= 0.8
+    if report.score < min_score or rescaled:
+        hint = (
+            f"; they match at {scales[best]:.2f} times the given pixel size (score {scores[best]:.2f}): is the pixel "
+            "size right?"
+            if rescaled
+            else ": another material or zone axis, or a wrong pixel size?"
+        )
         report.message = (
             f"the frame's strongest lattice fringes ({', '.join(f'{d:.2f}' for d in report.spacings[:6])} Å) do not "
-            f"match {name} ({', '.join(f'{d:.2f}' for d in report.expected)} Å; match score {report.score:.2f}): "
-            "another material or zone axis, or a wrong pixel size? The counts are not to be trusted."
+            f"match {name} ({', '.join(f'{d:.2f}' for d in report.expected)} Å; match score {report.score:.2f})"
+            f"{hint} The counts are not to be trusted."
         )
     return report
 
