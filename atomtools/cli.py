@@ -256,9 +256,12 @@ def _columns(args) -> int:
             write_text(out / f"{stem}_events.csv", result["events"].to_csv(index=False))
             summary = f"{result['tracks'].track.nunique()} tracks, {len(result['events'])} events"
         else:
-            columns, _ = retrieve(first, sampling=frames.sampling, model=args.model, resample=True, **counting)
+            columns, maps = retrieve(first, sampling=frames.sampling, model=args.model, resample=True, **counting)
             columns = columns.assign(frame=0)
-            summary = ""
+            estimate = (maps.get("counts") or {}).get("defocus")
+            summary = (
+                f"defocus read from the frame {estimate['defocus']:.0f} ± {estimate['std']:.0f} Å" if estimate else ""
+            )
         write_text(out / f"{stem}_columns.csv", columns.to_csv(index=False))
         fig = plotting.overlay_figure(
             first, columns[columns.frame == 0], sampling=frames.sampling, title=f"{stem}: frame 0"
