@@ -21,7 +21,7 @@ import torch
 from ..core.imaging import normalize
 from ..core.metrics import conformal_level
 from ..models import COUNTER_FORMAT, ColumnCounter, CounterConfig, load_model, save_model
-from ..training import OptimizerSpec, Task, fit
+from ..training import OptimizerSpec, Task, dihedral_tensor, fit
 from ..training.calibration import fit_temperature
 from ..utils import Record, progress_bar
 from .counting import CONDITIONS, DEFOCUS_BINS, column_patches, defocus_classes, load_counter, pool_defocus
@@ -203,11 +203,6 @@ def _targets(counts: torch.Tensor, n_classes: int, smoothing: float) -> torch.Te
     return t
 
 
-def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    x = torch.rot90(x, k % 4, dims=(-2, -1))
-    return torch.flip(x, dims=(-1,)) if k >= 4 else x
-
-
 def train_counter(
     data: dict,
     out: str | Path,
@@ -286,7 +281,7 @@ def train_counter(
     def batch(step: int, rank: int, world: int) -> dict:
         r = np.random.default_rng([config.seed, step, rank])
         idx = train_idx[r.integers(0, len(train_idx), config.batch_size // world)]
-        x = _dihedral(patches[idx], int(r.integers(8)))
+        x = dihedral_tensor(patches[idx], int(r.integers(8)))
         return {
             "patch": x,
             "conditions": torch.from_numpy(_masked_conditions(raw[idx], r, config.p_known, hidden)),

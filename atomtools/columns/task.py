@@ -26,7 +26,7 @@ from ..data import fetch
 from ..models import MODEL_FORMAT, UNet, UNetConfig, load_model, save_model
 from ..models import model_card as _model_card
 from ..storage import Dataset, open_dataset
-from ..training import OptimizerSpec, Task, distributed, fit, fit_temperature
+from ..training import OptimizerSpec, Task, distributed, fit, fit_temperature, random_dihedral
 from ..utils import Record
 from .retrieval import PRETRAINED, load_retriever, retrieve
 
@@ -174,16 +174,6 @@ def _degrade(clean: np.ndarray, cfg, rng: np.random.Generator, *, dose: float, s
     return counts
 
 
-def _augment(arrays: list[np.ndarray], k: int, flip: bool) -> list[np.ndarray]:
-    out = []
-    for a in arrays:
-        a = np.rot90(a, k, axes=(-2, -1))
-        if flip:
-            a = a[..., ::-1]
-        out.append(np.ascontiguousarray(a))
-    return out
-
-
 class SegmentationBatches:
     """Deterministic batches of noisy crops and smoothed targets from a dataset store.
 
@@ -250,9 +240,7 @@ class SegmentationBatches:
             nearest[(slice(None), *win)],
             weights[win],
         )
-        clean, distance, nearest, weights = _augment(
-            [clean, distance, nearest, weights], int(rng.integers(4)), bool(rng.random() < 0.5)
-        )
+        clean, distance, nearest, weights = random_dihedral(rng, [clean, distance, nearest, weights])
         dose = float(np.exp(rng.uniform(np.log(cfg.dose[0]), np.log(cfg.dose[1]))))
         scale = float(rng.uniform(*cfg.intensity_scale))
         x = normalize(_degrade(clean * scale, cfg, rng, dose=dose, sampling=self.sampling))

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from ..core.metrics import match_columns, position_spread
 from ..models import UNet, UNetConfig, save_model
-from ..training import OptimizerSpec, Task, fit
+from ..training import OptimizerSpec, Task, fit, random_dihedral
 from ..utils import Record
 from .atoms import background_level, normalize_frame, peaks_to_table
 
@@ -128,16 +128,6 @@ def load_library(path) -> dict:
     return out
 
 
-def _augment(rng, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    k = int(rng.integers(4))
-    flip = rng.random() < 0.5
-    out = []
-    for a in arrays:
-        a = np.rot90(a, k)
-        out.append(np.ascontiguousarray(a[:, ::-1] if flip else a))
-    return out
-
-
 def _quantize(rng, image: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(image, [rng.uniform(0, 2), rng.uniform(98, 100)])
     return np.round(np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.float32)
@@ -173,7 +163,7 @@ def segmentation_task(
         sl = (slice(r0, r0 + crop), slice(c0, c0 + crop))
         noisy, clean, sharp, gauss = (library[k][i][sl] for k in ("noisy", "clean", "sharp", "gauss"))
         level = np.broadcast_to(levels[i], (h, w))[sl]
-        noisy, clean, sharp, gauss, level = _augment(rng, [noisy, clean, sharp, gauss, level])
+        noisy, clean, sharp, gauss, level = random_dihedral(rng, [noisy, clean, sharp, gauss, level])
         if rng.random() < config.quantize:
             q = _quantize(rng, noisy)
             # the export's affine map, fitted on the pixels it did not clip, carries the targets along
