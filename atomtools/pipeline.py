@@ -29,7 +29,18 @@ from pathlib import Path
 from . import registry
 from .utils import atomic_path, write_json, write_text
 
-__all__ = ["PipelineError", "Step", "repository_root", "notebooks_dir", "available_notebooks", "plan", "scrub", "run"]
+__all__ = [
+    "PipelineError",
+    "Step",
+    "repository_root",
+    "notebooks_dir",
+    "available_notebooks",
+    "plan",
+    "scrub",
+    "source_hash",
+    "stamp",
+    "run",
+]
 
 
 class PipelineError(RuntimeError):
@@ -147,6 +158,45 @@ def plan(
             )
         )
     return steps
+
+
+def source_hash(nb) -> str:
+    """sha256 of a notebook's code: every code cell's source in order (papermill's injected cell aside).
+
+    Outputs are made by the code, so a notebook whose code has changed since its outputs
+    were made has a hash other than the one :func:`stamp` recorded with them.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The notebook.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
+    import hashlib
+
+    code = [
+        "".join(cell.source) if isinstance(cell.source, list) else cell.source
+        for cell in nb.cells
+        if cell.cell_type == "code" and "injected-parameters" not in cell.get("metadata", {}).get("tags", [])
+    ]
+    return hashlib.sha256(json.dumps(code, ensure_ascii=False).encode()).hexdigest()
+
+
+def stamp(nb, *, revision: str) -> None:
+    """Record with an executed notebook the revision it ran at and the hash of its code, in place.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The executed (scrubbed) notebook.
+    revision : str
+        The code's git revision when it ran (:func:`atomtools.provenance.revision`).
+    """
+    nb.metadata["atomtools"] = {"revision": revision, "source_sha256": source_hash(nb)}
 
 
 def scrub(nb) -> None:
@@ -286,6 +336,9 @@ def run(
     metrics_path = root / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     timings: dict[str, float] = {}
+    from .provenance import revision
+
+    started_at = revision()  # what the notebooks run: the code as it is now
     saved_env = {k: os.environ.get(k) for k in ("ATOMTOOLS_PROFILE", "ATOMTOOLS_PROGRESS")}
     os.environ["ATOMTOOLS_PROFILE"] = profile  # the kernels inherit both
     os.environ["ATOMTOOLS_PROGRESS"] = "text"
@@ -318,6 +371,7 @@ def run(
             if in_place:
                 nb = nbformat.read(step.output, as_version=4)
                 scrub(nb)
+                stamp(nb, revision=started_at)
                 with atomic_path(step.source) as tmp:
                     nbformat.write(nb, tmp)
             print(f"      done in {timings[step.name]:.0f} s", flush=True)
