@@ -252,3 +252,51 @@ def test_pooled_defocus_sharpens_with_columns_and_refuses_the_wrong_shape():
     assert counting.pool_defocus(p[:0])["std"] > 30  # no columns: the prior
     with pytest.raises(ValueError, match="13"):
         counting.pool_defocus(np.ones((3, 5)))
+
+
+def test_recount_reads_the_defocus_from_the_frame_where_none_is_given():
+    from atomtools.columns.retrieval import recount
+    from atomtools.core import tables
+
+    counter, estimator = counting.load_counter("pretrained"), counting.load_counter(counting.PRETRAINED_DEFOCUS)
+    assert estimator.target == "defocus" and estimator.pooling is not None
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:128, 0:128]
+    rows, cols = np.meshgrid(np.arange(16, 120, 24.0), np.arange(16, 120, 21.0))
+    frame = np.ones((128, 128))
+    for r, c in zip(rows.ravel(), cols.ravel()):
+        frame -= 0.3 * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / 8.0)
+    frame = rng.poisson(frame * 200) / 200.0
+    xy = np.column_stack([cols.ravel(), rows.ravel()]) * 0.16
+    n = len(xy)
+    table = tables.new_table(
+        {
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "element": ["Ce"] * n,
+            "channel": np.zeros(n, int),
+            "count": np.ones(n, int),
+            "confidence": np.ones(n),
+            "p_column": np.ones(n),
+        },
+        kind="predicted",
+        sampling=0.16,
+    )
+    known = {"Cs": -9e4, "C5": 5e7, "focal_spread": 30.0, "aperture": 30.0}
+    out, info = recount(
+        table, frame, sampling=0.16, counter=counter, material=None, optics=known, defocus_estimator=estimator
+    )
+    est = info["defocus"]
+    assert -110 <= est["defocus"] <= 10 and est["std"] > 0 and est["n"] == len(xy)
+    assert np.allclose(info["probabilities"].sum(axis=1), 1, atol=1e-4)
+    given, info_given = recount(
+        table,
+        frame,
+        sampling=0.16,
+        counter=counter,
+        material=None,
+        optics={**known, "defocus": -50.0},
+        defocus_estimator=estimator,
+    )
+    assert info_given["defocus"] is None  # a given defocus is trusted, not estimated
+    assert (out["count_low"] <= out["count"]).all() and (out["count"] <= out["count_high"]).all()
