@@ -501,11 +501,13 @@ def read_series(
 
 
 def recorded_optics(frames: Frames) -> dict:
-    """What a microscope file records of the objective lens, as a column counter takes it.
+    """What a microscope file records of the imaging conditions, as a column counter takes them.
 
     Velox EMD files record the defocus (``Optics.Defocus`` [m], negative underfocus); it
-    comes back in Å with abTEM's sign (positive underfocus). Nothing else is read: the
-    Cs a file states is that of the uncorrected objective, not what the corrector set.
+    comes back in Å with abTEM's sign (positive underfocus). The beam energy (high
+    tension) comes back as ``energy`` [eV] where the file records it. Nothing else is
+    read: the Cs a file states is that of the uncorrected objective, not what the
+    corrector set.
 
     Parameters
     ----------
@@ -515,15 +517,18 @@ def recorded_optics(frames: Frames) -> dict:
     Returns
     -------
     dict
-        ``{"defocus": value}`` where recorded, else empty.
+        ``defocus`` [Å] and ``energy`` [eV] where recorded.
 
     Examples
     --------
-    >>> recorded_optics(Frames(np.ones((8, 8)), source="a.emd", metadata={"optics": {"defocus": 52.0}}))
-    {'defocus': 52.0}
+    >>> recorded_optics(Frames(np.ones((8, 8)), source="a.emd", metadata={"optics": {"defocus": 52.0}}, energy=3e5))
+    {'defocus': 52.0, 'energy': 300000.0}
     """
     optics = (frames.metadata or {}).get("optics", {})
-    return {k: float(v) for k, v in optics.items() if k == "defocus" and v is not None and np.isfinite(float(v))}
+    out = {k: float(v) for k, v in optics.items() if k == "defocus" and v is not None and np.isfinite(float(v))}
+    if frames.energy is not None:
+        out["energy"] = float(frames.energy)
+    return out
 
 
 def require_sampling(frames: Frames) -> float:

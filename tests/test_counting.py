@@ -300,3 +300,31 @@ def test_recount_reads_the_defocus_from_the_frame_where_none_is_given():
     )
     assert info_given["defocus"] is None  # a given defocus is trusted, not estimated
     assert (out["count_low"] <= out["count"]).all() and (out["count"] <= out["count_high"]).all()
+
+
+def test_a_counter_warns_at_another_high_tension():
+    from atomtools.columns.domain import OutOfDomainWarning
+    from atomtools.columns.retrieval import recount
+    from atomtools.core import tables
+
+    table = tables.new_table(
+        {
+            "x": [3.2],
+            "y": [3.2],
+            "element": ["Ce"],
+            "channel": [0],
+            "count": [1],
+            "confidence": [1.0],
+            "p_column": [1.0],
+        },
+        kind="predicted",
+        sampling=0.16,
+    )
+    frame = np.ones((40, 40))
+    with pytest.warns(OutOfDomainWarning, match="trained at 300 kV; at 200 kV"):
+        recount(table, frame, sampling=0.16, counter=counting.load_counter(), material=None, optics={"energy": 200e3})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutOfDomainWarning)
+        recount(table, frame, sampling=0.16, counter=counting.load_counter(), material=None, optics={"energy": 300e3})

@@ -10,6 +10,7 @@ and the confidence of that count.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,12 +26,13 @@ from ..data import fetch
 from ..inference import SoftmaxHeads, predict_tiled
 from ..models import MODEL_FORMAT, UNet, fuse_for_inference, load_model
 from . import counting as _counting
-from .domain import lattice_check, structure_mask, warn_if_out_of_domain
+from .domain import OutOfDomainWarning, lattice_check, structure_mask, warn_if_out_of_domain
 
 __all__ = [
     "PRETRAINED",
     "SAMPLING_TOLERANCE",
     "MIN_FRAME",
+    "COUNTER_ENERGY",
     "Retriever",
     "load_retriever",
     "predict_maps",
@@ -408,6 +410,14 @@ def recount(
     from ..core.chords import decode_counts
 
     conditions = _counting.condition_vector(optics, tilt=tilt)  # bad input fails here, columns or not
+    energy = _counting._given(optics).get("energy")
+    if energy is not None and abs(float(energy) - COUNTER_ENERGY) > 0.02 * COUNTER_ENERGY:
+        warnings.warn(
+            f"the column counter was trained at {COUNTER_ENERGY / 1e3:g} kV; at {float(energy) / 1e3:g} kV the same "
+            "column gives other contrast: the counts are not to be trusted",
+            OutOfDomainWarning,
+            stacklevel=3,
+        )
     principal = np.flatnonzero(table["channel"].to_numpy() == 0) if len(table) else np.zeros(0, int)
     empty = np.zeros((0, counter.config.n_classes))
     none = np.zeros(0)
@@ -497,6 +507,9 @@ def _auto_estimator(ret: Retriever):
         return None
     return _shipped_counter(ret.material.name, tuple(ret.material.zone_axis), _counting.PRETRAINED_DEFOCUS)
 
+
+#: Beam energy the column counters are trained at [eV].
+COUNTER_ENERGY = 300e3
 
 #: Smallest frame side retrieve reads [px at the model's sampling] (5 Å at 0.16 Å/px).
 MIN_FRAME = 32
