@@ -15,6 +15,8 @@ from atomtools.core.materials import CEO2, material
 from atomtools.core.structures import ParticleSpec, build
 from atomtools.simulation import exit_waves, images_from_exit_waves
 
+from .conftest import SHARED_MIRROR
+
 EXTENT = (40.96, 40.96)
 
 
@@ -121,3 +123,15 @@ def test_a_wrong_pixel_size_is_named_by_the_scale_at_which_the_fringes_match(ceo
     assert named, "no wrong pixel size was named by its scale"
     # the given pixel size itself is never "rescaled": in-domain frames stay quiet
     assert lattice_check(ceo2_frame, 0.16, CEO2).message == ""
+
+
+def test_a_real_mos2_frame_is_flagged_as_another_material():
+    from atomtools.io import read_frames
+
+    path = SHARED_MIRROR / "temul" / "example_Se_implanted_MoS2.dm3"
+    if not path.is_file():
+        pytest.skip(f"the shared data mirror is absent ({path})")
+    frames = read_frames(path)
+    report = lattice_check(np.asarray(frames.frame(0), float), frames.sampling, CEO2)
+    assert not report.in_domain and report.score < 0.6
+    assert "another material or zone axis" in report.message and "unmatched:" in report.message

@@ -137,12 +137,11 @@ def lattice_check(
     best = int(np.argmax(np.where(far, scores, -1.0)))
     rescaled = report.score < 0.8 and scores[best] >= max(report.score + rescale_margin, 0.9)
     if report.score < min_score or rescaled:
-        hint = (
-            f"; they match at {scales[best]:.2f} times the given pixel size (score {scores[best]:.2f}): is the pixel "
-            "size right?"
-            if rescaled
-            else ": another material or zone axis, or a wrong pixel size?"
-        )
+        at = f"they match at {scales[best]:.2f} times the given pixel size (score {scores[best]:.2f})"
+        if report.score >= min_score:
+            hint = f"; {at}: is the pixel size right?"
+        else:  # another material may match a scaled lattice by chance: say both
+            hint = ": another material or zone axis, or a wrong pixel size" + (f" ({at})?" if rescaled else "?")
         off = np.min(np.abs(k[:, None] / expected[None, :] - 1), axis=1) > allowed
         unmatched = [f"{1 / float(v):.2f}" for v in k[off][np.argsort(-strength[off])][:4]]  # strongest first
         report.message = (
