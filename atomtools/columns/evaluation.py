@@ -8,6 +8,8 @@ with the same metrics (:mod:`atomtools.core.metrics`).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -29,6 +31,7 @@ from ..storage import Dataset
 from ..utils import progress_bar
 from . import baseline as _baseline
 from . import counter_task, counting
+from .domain import OutOfDomainWarning
 from .reconstruct import to_atoms
 from .retrieval import load_retriever, retrieve
 
@@ -197,8 +200,10 @@ def evaluate(
     -------
     dict
         ``rows``: list of per-(image, dose, method) score dicts (with the image's
-        parameters); ``pixels``: per dose, sampled per-pixel (confidence, correct) of
-        the network near columns; ``examples``: frames, maps and tables for figures.
+        parameters; the network's rows also carry the domain check's ``domain_score``
+        and ``domain_alarm``: a test set's frames are scored, not warned about);
+        ``pixels``: per dose, sampled per-pixel (confidence, correct) of the network
+        near columns; ``examples``: frames, maps and tables for figures.
     """
 
     if known not in KNOWN:
@@ -229,16 +234,23 @@ def evaluate(
         optics = {name: float(p[name]) for name in KNOWN[known] if name in p}
         for k, dose in enumerate(doses):
             noisy = at_dose(clean, dose, test.sampling, [seed, i, k])
-            table, maps = retrieve(
-                noisy,
-                sampling=test.sampling,
-                model=ret,
-                resample=True,
-                optics=optics,
-                decode=decode,
-                counter=counter,
-                defocus=defocus_estimator if known == "estimated" else None,
-            )
+            with warnings.catch_warnings():  # a test set is scored, not warned about: the rows keep the verdict
+                warnings.simplefilter("ignore", OutOfDomainWarning)
+                table, maps = retrieve(
+                    noisy,
+                    sampling=test.sampling,
+                    model=ret,
+                    resample=True,
+                    optics=optics,
+                    decode=decode,
+                    counter=counter,
+                    defocus=defocus_estimator if known == "estimated" else None,
+                )
+            domain = maps.get("domain") or {}
+            info_domain = {
+                "domain_score": domain.get("score", float("nan")),
+                "domain_alarm": bool(domain.get("message")),
+            }
             if known == "estimated":
                 estimate = (maps.get("counts") or {}).get("defocus")
                 info_estimate = (
@@ -253,7 +265,16 @@ def evaluate(
                 others.update({f"{name.lower()}_f1": s_ch["f1"], f"{name.lower()}_exact": s_ch["exact"]})
             model3d, rec = best_model(table, true_atoms, surface=surface, material=mat)
             rows.append(
-                {**info, "dose": float(dose), "method": "network", **s, **others, "recovered_3d": rec, **info_estimate}
+                {
+                    **info,
+                    "dose": float(dose),
+                    "method": "network",
+                    **s,
+                    **others,
+                    "recovered_3d": rec,
+                    **info_estimate,
+                    **info_domain,
+                }
             )
             if labelled:
                 conf, correct = pixel_calibration(maps, labels, channel=0, mask=near)
