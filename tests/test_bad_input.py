@@ -27,7 +27,7 @@ def _frame(n: int = 64) -> np.ndarray:
     return np.random.default_rng(0).poisson(clean).astype(float)
 
 
-@pytest.mark.parametrize("bad", ["0.16", "0.16 A", b"0.16", -1.0, 0.0, float("nan"), True, None])
+@pytest.mark.parametrize("bad", ["0.16", "0.16 A", "0.16 Å", b"0.16", -1.0, -0.16, 0.0, float("nan"), True, None])
 def test_a_sampling_that_is_not_a_positive_number_is_refused(tiny, bad):
     with pytest.raises(ValueError, match="sampling must be a positive pixel size"):
         columns.retrieve(_frame(), sampling=bad, model=tiny, counter=None)

@@ -445,11 +445,11 @@ def calibrate_pooling(
         logits = torch.cat([estimator.model(x[k : k + 4096], cond[k : k + 4096]) for k in range(0, len(idx), 4096)])
         prob = torch.softmax(logits / estimator.temperature, dim=1).numpy()
     truth = defocus_classes(raw[:, 0])
+    members = [np.flatnonzero(frame_of == f) for f in frames]  # each frame's columns, found once
     scores, results = {}, {}
     for pooling in grid:
         nll, err, inside = [], [], []
-        for f in frames:
-            rows = np.flatnonzero(frame_of == f)
+        for rows in members:
             out = pool_defocus(prob[rows], pooling=pooling)
             nll.append(-np.log(max(out["weights"][truth[rows[0]]], 1e-12)))
             e = out["defocus"] - raw[rows[0], 0]

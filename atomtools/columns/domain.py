@@ -125,9 +125,12 @@ def lattice_check(
     k, strength = peaks[:, 0], peaks[:, 1]
     allowed = np.maximum(tolerance, 0.75 * resolution / k)
 
-    def score(scale: np.ndarray) -> np.ndarray:  # the match score if the pixel size were ``scale`` times the given
+    def matched(scale: np.ndarray) -> np.ndarray:  # (scales, peaks): at an expected spacing, pixel size scaled
         off = np.abs((k[None, :, None] / np.asarray(scale, float)[:, None, None]) / expected[None, None, :] - 1)
-        return (strength * (off.min(axis=2) <= allowed)).sum(axis=1) / strength.sum()
+        return off.min(axis=2) <= allowed
+
+    def score(scale: np.ndarray) -> np.ndarray:  # the power-weighted fraction matched
+        return (strength * matched(scale)).sum(axis=1) / strength.sum()
 
     report.score = float(score(np.ones(1))[0])
     report.spacings = sorted({round(1 / float(v), 2) for v in k}, reverse=True)
@@ -142,7 +145,7 @@ def lattice_check(
             hint = f"; {at}: is the pixel size right?"
         else:  # another material may match a scaled lattice by chance: say both
             hint = ": another material or zone axis, or a wrong pixel size" + (f" ({at})?" if rescaled else "?")
-        off = np.min(np.abs(k[:, None] / expected[None, :] - 1), axis=1) > allowed
+        off = ~matched(np.ones(1))[0]
         unmatched = [f"{1 / float(v):.2f}" for v in k[off][np.argsort(-strength[off])][:4]]  # strongest first
         report.message = (
             f"the frame's strongest lattice fringes ({', '.join(f'{d:.2f}' for d in report.spacings[:6])} Å) do not "

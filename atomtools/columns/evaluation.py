@@ -604,8 +604,8 @@ def describe_counts(
         degrees = "degree" if row.tilt == 1 else "degrees"
         text += (
             f" At {row.tilt:g} {degrees} of mistilt the counts are biased by {row.mean_error:+.2f} atoms "
-            f"(exact {row.exact:.0%})."
-        ).replace("%)", " %)")
+            f"(exact {100 * row.exact:.0f} %)."
+        )
     if not len(biased):
         text += f" No mistilt biases the counts by more than {max_bias:g} atoms."
     return text

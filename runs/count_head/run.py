@@ -261,16 +261,9 @@ def thick() -> None:
 
 def ship() -> None:
     """Copy the trained counter into the package, write its card and its manifest entry."""
-    import shutil
-
     import pandas as pd
 
-    from atomtools.data import ship_weights
-    from atomtools.models import model_card
-    from atomtools.utils import atomic_path, write_text
-
-    with atomic_path(SHIPPED) as tmp:
-        shutil.copyfile(WEIGHTS, tmp)
+    _copy(WEIGHTS, SHIPPED)
     everything = pd.read_csv(HERE / "compact_headline.csv")
     head = everything[everything["tilt"].isna()]
     tilt = everything[everything["tilt"].notna() & (everything["dose"] == 1000.0)]
@@ -303,8 +296,12 @@ def ship() -> None:
             "where the test images have a static lattice (no frozen phonons).",
         ]
     )
-    card = model_card(
+    _publish(
         SHIPPED,
+        "counter-ceo2",
+        description="Column counter for CeO2 along [110]: atoms per Ce column from the patch around it and the known "
+        "imaging conditions (FiLM-conditioned CNN), with calibrated prediction sets; ships with the code (model card "
+        "beside it).",
         summary="Column counter: the number of Ce atoms in each detected column of an HRTEM image of CeO2 along "
         "[110], from the patch around the column and what is known of the optics (defocus, Cs, C5, focal spread, "
         "aperture, mistilt; each optional).",
@@ -320,33 +317,17 @@ def ship() -> None:
         "flagged beyond_range. The optics a user gives are trusted: a wrong defocus gives wrong counts.",
         extra=extra,
     )
-    write_text(SHIPPED.with_suffix(".md"), card)
-    ship_weights(
-        "counter-ceo2",
-        SHIPPED,
-        citation="atomtools (this repository), model card atomtools/weights/counter_ceo2.md",
-        description="Column counter for CeO2 along [110]: atoms per Ce column from the patch around it and the known "
-        "imaging conditions (FiLM-conditioned CNN), with calibrated prediction sets; ships with the code (model card "
-        "beside it).",
-        notebooks=["04_evaluate", "05_apply_to_experiment"],
-        before="unet-au",
-    )
     ship_defocus()
 
 
 def ship_defocus() -> None:
     """Copy the defocus estimator into the package, write its card and its manifest entry."""
-    import shutil
-
     import numpy as np
     import pandas as pd
 
-    from atomtools.data import ship_weights
-    from atomtools.models import load_model, model_card
-    from atomtools.utils import atomic_path, write_text
+    from atomtools.models import load_model
 
-    with atomic_path(SHIPPED_DEFOCUS) as tmp:
-        shutil.copyfile(DEFOCUS, tmp)
+    _copy(DEFOCUS, SHIPPED_DEFOCUS)
     held = load_model(SHIPPED_DEFOCUS)[1].get("pooling_validation", {})
     est = pd.read_csv(HERE / "compact_defocus.csv")
     lines = []
@@ -372,8 +353,12 @@ def ship_defocus() -> None:
             "The counts it leads to are in the column counter's card (setting `estimated`).",
         ]
     )
-    card = model_card(
+    _publish(
         SHIPPED_DEFOCUS,
+        "defocus-ceo2",
+        description="Defocus estimator for HRTEM frames of CeO2 along [110]: the defocus read from the patches of "
+        "the Ce columns and pooled over the frame, with a calibrated uncertainty; ships with the code (model card "
+        "beside it).",
         summary="Defocus estimator: the defocus of an HRTEM frame of CeO2 along [110], read column by column from "
         "the patch around each Ce column (the column counter's network and training, its classes the defocus in "
         "10 Å bins from -110 to 10 Å) and pooled over the frame's columns with a calibrated exponent.",
@@ -387,14 +372,30 @@ def ship_defocus() -> None:
         "a thickness-dependent focus spread within a thick particle is not modelled.",
         extra=extra,
     )
-    write_text(SHIPPED_DEFOCUS.with_suffix(".md"), card)
+
+
+def _copy(source: Path, shipped: Path) -> None:
+    """The trained weights into the package (atomically)."""
+    import shutil
+
+    from atomtools.utils import atomic_path
+
+    with atomic_path(shipped) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def _publish(shipped: Path, name: str, *, description: str, **card) -> None:
+    """Write the model card beside shipped weights and their manifest entry (used by 04 and 05)."""
+    from atomtools.data import ship_weights
+    from atomtools.models import model_card
+    from atomtools.utils import write_text
+
+    write_text(shipped.with_suffix(".md"), model_card(shipped, **card))
     ship_weights(
-        "defocus-ceo2",
-        SHIPPED_DEFOCUS,
-        citation="atomtools (this repository), model card atomtools/weights/defocus_ceo2.md",
-        description="Defocus estimator for HRTEM frames of CeO2 along [110]: the defocus read from the patches of "
-        "the Ce columns and pooled over the frame, with a calibrated uncertainty; ships with the code (model card "
-        "beside it).",
+        name,
+        shipped,
+        citation=f"atomtools (this repository), model card atomtools/weights/{shipped.stem}.md",
+        description=description,
         notebooks=["04_evaluate", "05_apply_to_experiment"],
         before="unet-au",
     )
