@@ -22,6 +22,7 @@ place only after the hash matches.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -94,8 +95,14 @@ def load_manifest(path: str | Path | None = None) -> dict[str, ManifestEntry]:
     path = Path(path) if path is not None else manifest_path()
     if not path.is_file():
         raise FileNotFoundError(f"data manifest not found at {path}; set ATOMTOOLS_MANIFEST to its location")
-    with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh) or {}
+    # Parsing is cached on the file's bytes: `retrieve` looks weights up once per frame,
+    # and YAML parsing cost a sixth of a 512 x 512 frame's time.
+    return dict(_parse_manifest(str(path), path.read_bytes()))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_manifest(path: str, text: bytes) -> dict[str, ManifestEntry]:
+    doc = yaml.safe_load(text.decode("utf-8")) or {}
     files = doc.get("files")
     if not isinstance(files, list):
         raise ValueError(f"{path}: expected a top-level 'files:' list")

@@ -131,3 +131,16 @@ def test_a_column_calibration_recalibrates_the_column_confidence(tiny):
     if len(plain):
         assert np.allclose(calibrated.confidence, apply_platt(plain.confidence, 2.0, 0.5))
         assert np.array_equal(calibrated["count"], plain["count"])
+
+
+@pytest.mark.parametrize("size", [3, 7, 11])
+@pytest.mark.parametrize("shape", [(64, 80), (5, 9)])
+def test_maximum_filter_is_scipys(size, shape):
+    """find_columns' fast local maximum gives scipy's values, edges included (frames narrower than the window too)."""
+    from scipy import ndimage
+
+    from atomtools.columns.retrieval import _maximum_filter
+
+    x = np.random.default_rng(size).random(shape).astype(np.float32)
+    x[2, 3] = 5.0  # a peak near the corner
+    np.testing.assert_array_equal(_maximum_filter(x, size), ndimage.maximum_filter(x, size=size, mode="nearest"))

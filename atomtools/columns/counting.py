@@ -335,7 +335,7 @@ def count_probabilities(
         return np.zeros((0, cfg.n_classes), np.float32)
     cond = condition_vector() if conditions is None else np.asarray(conditions, np.float32)
     patches = column_patches(frame, rows, cols, sampling=sampling, patch=cfg.patch, patch_sampling=cfg.sampling)
-    x = torch.from_numpy(patches)[:, None]
+    x = torch.from_numpy(patches)[:, None].contiguous(memory_format=torch.channels_last)
     c = torch.from_numpy(np.repeat(cond[None], n, axis=0))
     with torch.inference_mode():
         logits = torch.cat([counter.model(x[k : k + batch], c[k : k + batch]) for k in range(0, n, batch)])

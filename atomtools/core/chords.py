@@ -188,6 +188,21 @@ def index_columns(xy, lattice: ProjectedLattice, *, anchor: int | None = None) -
     xy = np.asarray(xy, float).reshape(-1, 2)
     if anchor is None:
         anchor = int(np.argmin(np.linalg.norm(xy - xy.mean(axis=0), axis=1)))
+    # retrieve indexes a particle's columns twice (the crystal check, then the decoding):
+    # the search is pure, so the last few answers are kept
+    key = (xy.tobytes(), anchor, lattice.A.tobytes(), lattice.B.tobytes())
+    if key not in _INDEXED:
+        _INDEXED[key] = _index(xy, lattice, anchor)
+        while len(_INDEXED) > 8:
+            del _INDEXED[next(iter(_INDEXED))]
+    idx, res, angle = _INDEXED[key]
+    return idx.copy(), res.copy(), angle
+
+
+_INDEXED: dict = {}
+
+
+def _index(xy: np.ndarray, lattice: ProjectedLattice, anchor: int) -> tuple[np.ndarray, np.ndarray, float]:
     rel = xy - xy[anchor]
     inv = np.linalg.inv(lattice.B)
 
@@ -246,16 +261,21 @@ def chord_counts(sites: np.ndarray, distances: np.ndarray, lattice: ProjectedLat
     """
     nr, nv = _bounds(sites, lattice)
     d = np.atleast_2d(distances)
-    top, bottom = nv > 1e-9, nv < -1e-9
-    edge = ~(top | bottom)
-    # sites r + k v inside: k <= (d - n.r) / n.v for top facets, k >= ... for bottom ones
-    u = (d[:, None, top] - nr[None, :, top]) / nv[top]
-    lo = (d[:, None, bottom] - nr[None, :, bottom]) / nv[bottom]
-    k_max = np.floor(u.min(axis=2) + 1e-9)
-    k_min = np.ceil(lo.max(axis=2) - 1e-9)
-    count = np.maximum(k_max - k_min + 1, 0)
-    if edge.any():
-        count = np.where(np.all(nr[None, :, edge] <= d[:, None, edge] + 1e-9, axis=2), count, 0)
+    # sites r + k v inside: k <= (d - n.r) / n.v for top facets, k >= ... for bottom ones;
+    # a column is there at all where every edge-on facet (n.v = 0) has it inside. One facet
+    # at a time into (M, N) bounds: 2x faster than (M, N, F) arrays for the decoder's
+    # thousand candidate polyhedra, and the same arithmetic.
+    k_max = np.full((len(d), len(nr)), np.inf)
+    k_min = np.full((len(d), len(nr)), -np.inf)
+    inside = np.ones((len(d), len(nr)), bool)
+    for f, along in enumerate(nv):
+        if along > 1e-9:
+            np.minimum(k_max, (d[:, f, None] - nr[None, :, f]) / along, out=k_max)
+        elif along < -1e-9:
+            np.maximum(k_min, (d[:, f, None] - nr[None, :, f]) / along, out=k_min)
+        else:
+            inside &= nr[None, :, f] <= d[:, f, None] + 1e-9
+    count = np.where(inside, np.maximum(np.floor(k_max + 1e-9) - np.ceil(k_min - 1e-9) + 1, 0), 0.0)
     return count[0] if np.ndim(distances) == 1 else count
 
 

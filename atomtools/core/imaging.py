@@ -10,6 +10,7 @@ in-plane directions, dose [e/Å²].
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -581,23 +582,46 @@ def structure_map(
     x = np.asarray(image, np.float32)
     x = x - x.mean()
     h, w = x.shape
-    k = np.hypot(np.fft.fftfreq(h, d=sampling)[:, None], np.fft.rfftfreq(w, d=sampling)[None, :]).astype(np.float32)
     spectrum = scipy.fft.rfft2(x, workers=-1)
-    weight = np.full(k.shape[1], 2.0)  # each rfft column stands for itself and its mirror
-    weight[0] = 1.0
-    if w % 2 == 0:
-        weight[-1] = 1.0
     # local power on blocks of about 1 Å (the window is several Å wide), then back to pixels
     b = max(1, int(round(1.0 / sampling)))
     hb, wb = -(-h // b), -(-w // b)
     power = {}
-    for name, keep in (("signal", (k >= band[0]) & (k <= band[1])), ("noise", k >= noise_from)):
+    for name, (keep, weight) in _band_masks(h, w, float(sampling), tuple(band), float(noise_from)).items():
         part = scipy.fft.irfft2(spectrum * keep, s=x.shape, workers=-1)
         sq = np.pad(part * part, ((0, hb * b - h), (0, wb * b - w)), mode="edge")
         blocks = sq.reshape(hb, b, wb, b).mean(axis=(1, 3))
-        power[name] = ndimage.gaussian_filter(blocks, window / sampling / b) / (keep * weight).sum()
+        power[name] = ndimage.gaussian_filter(blocks, window / sampling / b) / weight
     ratio = power["signal"] / np.maximum(power["noise"], 1e-30)
     return np.repeat(np.repeat(ratio, b, axis=0), b, axis=1)[:h, :w]
+
+
+@functools.lru_cache(maxsize=16)
+def _band_masks(h: int, w: int, sampling: float, band: tuple, noise_from: float) -> dict:
+    """The rfft2 masks of :func:`structure_map`'s two bands and their weights (a series reuses them)."""
+    k = np.hypot(np.fft.fftfreq(h, d=sampling)[:, None], np.fft.rfftfreq(w, d=sampling)[None, :]).astype(np.float32)
+    weight = np.full(k.shape[1], 2.0)  # each rfft column stands for itself and its mirror
+    weight[0] = 1.0
+    if w % 2 == 0:
+        weight[-1] = 1.0
+    masks = {"signal": (k >= band[0]) & (k <= band[1]), "noise": k >= noise_from}
+    for keep in masks.values():
+        keep.setflags(write=False)
+    return {name: (keep, float((keep * weight).sum())) for name, keep in masks.items()}
+
+
+@functools.lru_cache(maxsize=16)
+def _spectrum_grid(h: int, w: int, sampling: float) -> tuple:
+    """Window, frequencies and rings of :func:`spectrum_peaks` for an (h, w) frame (a series reuses them)."""
+    taper = np.hanning(h)[:, None].astype(np.float32) * np.hanning(w)[None, :].astype(np.float32)
+    ky = np.fft.fftshift(np.fft.fftfreq(h, d=sampling))
+    kx = np.fft.rfftfreq(w, d=sampling)
+    k = np.hypot(ky[:, None], kx[None, :])
+    rings = np.minimum((k / k.max() * 199).astype(int), 199).ravel()
+    grid = (taper, ky, kx, k, rings, np.maximum(np.bincount(rings, minlength=200), 1))
+    for a in grid:
+        a.setflags(write=False)
+    return grid
 
 
 def spectrum_peaks(
@@ -636,19 +660,12 @@ def spectrum_peaks(
     x = np.asarray(image, np.float32)
     x = x - x.mean()
     h, w = x.shape
-    half = scipy.fft.rfft2(
-        x * np.hanning(h)[:, None].astype(np.float32) * np.hanning(w)[None, :].astype(np.float32), workers=-1
-    )
+    taper, ky, kx, k, rings, per_ring = _spectrum_grid(h, w, float(sampling))
+    half = scipy.fft.rfft2(x * taper, workers=-1)
     power = np.fft.fftshift(np.abs(half) ** 2, axes=0)  # one of each Friedel pair
-    ky = np.fft.fftshift(np.fft.fftfreq(h, d=sampling))
-    kx = np.fft.rfftfreq(w, d=sampling)
-    k = np.hypot(ky[:, None], kx[None, :])
-    rings = np.minimum((k / k.max() * 199).astype(int), 199)
     log_power = np.log(np.maximum(power, 1e-30))
-    background = np.exp(
-        np.bincount(rings.ravel(), log_power.ravel(), 200) / np.maximum(np.bincount(rings.ravel(), minlength=200), 1)
-    )
-    ratio = ndimage.gaussian_filter(power / background[rings], 1.0)
+    background = np.exp(np.bincount(rings, log_power.ravel(), 200) / per_ring)
+    ratio = ndimage.gaussian_filter(power / background[rings].reshape(power.shape), 1.0)
     ratio[(k < band[0]) | (k > band[1])] = 0.0
     found = peak_local_max(ratio, min_distance=3, threshold_abs=min_ratio, num_peaks=n)
     out = []
