@@ -89,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     col.add_argument("--defocus", type=float, default=None, help="defocus [Å], positive underfocus (abTEM)")
     col.add_argument("--cs", type=float, default=None, help="spherical aberration C3 [Å] (-1e5 Å = -10 µm)")
-    col.add_argument("--tilt", type=float, default=None, help="mistilt from the zone axis [degrees], if known")
+    col.add_argument(
+        "--tilt",
+        type=float,
+        default=None,
+        help="mistilt from the zone axis [degrees], if known (default: read from the columns)",
+    )
     col.add_argument(
         "--coverage", type=float, default=0.9, help="coverage of the count sets count_low..count_high (default 0.9)"
     )
@@ -248,7 +253,12 @@ def _columns(args) -> int:
         stem = Path(name).stem
         first, _ = repair_pixels(frames.frame(0))
         optics = {**io.recorded_optics(frames), **typed}
-        counting = dict(optics=optics or None, tilt=args.tilt, coverage=args.coverage, decode=not args.no_decode)
+        counting = dict(
+            optics=optics or None,
+            tilt="estimate" if args.tilt is None else args.tilt,
+            coverage=args.coverage,
+            decode=not args.no_decode,
+        )
         if frames.n_frames > 1:
             result = run_series(frames, model=args.model, pool=args.pool, resample=True, **counting)
             columns = result["columns"]
@@ -258,10 +268,15 @@ def _columns(args) -> int:
         else:
             columns, maps = retrieve(first, sampling=frames.sampling, model=args.model, resample=True, **counting)
             columns = columns.assign(frame=0)
-            estimate = (maps.get("counts") or {}).get("defocus")
-            summary = (
-                f"defocus read from the frame {estimate['defocus']:.0f} ± {estimate['std']:.0f} Å" if estimate else ""
+            read = maps.get("counts") or {}
+            estimate, mistilt = read.get("defocus"), read.get("tilt")
+            said = (
+                [f"defocus read from the frame {estimate['defocus']:.0f} ± {estimate['std']:.0f} Å"] if estimate else []
             )
+            if mistilt is not None and len(mistilt["tilt"]):
+                typical, spread = np.median(mistilt["tilt"]), np.median(mistilt["std"])
+                said.append(f"mistilt read from the columns {typical:.1f} ± {spread:.1f}°")
+            summary = "; ".join(said)
         write_text(out / f"{stem}_columns.csv", columns.to_csv(index=False))
         fig = plotting.overlay_figure(
             first, columns[columns.frame == 0], sampling=frames.sampling, title=f"{stem}: frame 0"

@@ -8,9 +8,9 @@ channels_last and blends tiles (one tile up to 1024 px). The two are interleaved
 frame by frame (four frames of the same particle, each its own noise, in turn), so load
 on this shared machine hits both alike. ``retrieve`` (maps
 plus the column table) is timed too, in three ways side by side: the U-Net's own
-counts (as before the counter), the column counter with the optics given, and the
-counter with the particle decoding (the default). The in-situ series of the source
-work ran at 7.5 frames/s.
+counts (as before the counter), the column counter with the optics given (the
+mistilt read from the columns, as by default), and the counter with the particle
+decoding (the default). The in-situ series of the source work ran at 7.5 frames/s.
 
     python benchmarks/infer.py [--weights PATH] [--counter PATH] [--seconds 10]
 

@@ -328,3 +328,160 @@ def test_a_counter_warns_at_another_high_tension():
     with warnings.catch_warnings():
         warnings.simplefilter("error", OutOfDomainWarning)
         recount(table, frame, sampling=0.16, counter=counting.load_counter(), material=None, optics={"energy": 300e3})
+
+
+def _tilt_patches(n_structures: int = 40, per: int = 3, columns: int = 12, seed: int = 0) -> dict:
+    """Patches whose blob elongation reads the mistilt (a toy of the physics: a tilted column smears along one axis)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[-6:7, -6:7]
+    out = {k: [] for k in ("patch", "count", "conditions", "dose", "structure", "store")}
+    for s in range(n_structures):
+        tilt = rng.uniform(0, 3)
+        for _ in range(per):
+            count = rng.integers(1, 9, columns)
+            blob = np.exp(-(xx**2) / (2 * (1.0 + tilt) ** 2) - yy**2 / 2.0)
+            patch = 1 + 0.1 * count[:, None, None] * blob[None] + rng.normal(0, 0.05, (columns, 13, 13))
+            out["patch"].append(patch.astype(np.float16))
+            out["count"].append(count)
+            out["conditions"].append(
+                np.tile([rng.uniform(-110, 10), -9e4, 5e7, 30.0, 30.0, tilt], (columns, 1)).astype(np.float32)
+            )
+            out["dose"].append(np.full(columns, np.inf, np.float32))
+            out["structure"].append(np.full(columns, s))
+            out["store"].append(np.zeros(columns, np.int16))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def test_a_mistilt_estimator_trains_pools_its_columns_and_weighs_the_counts(tmp_path, tiny_counter):
+    data = _tilt_patches()
+    path = tmp_path / "tilt.pt"
+    cfg = counter_task.CounterTrainConfig(steps=150, batch_size=128, lr=1e-2, validate_every=150, checkpoint_every=1e9)
+    with pytest.raises(ValueError, match="n_classes=9"):
+        counter_task.train_counter(data, path, model_config=CounterConfig(width=4, hidden=8), config=cfg, target="tilt")
+    model = CounterConfig(width=6, hidden=16, n_classes=len(counting.TILT_BINS))
+    counter_task.train_counter(
+        data,
+        path,
+        model_config=model,
+        config=cfg,
+        target="tilt",
+        progress=False,
+        held_out=0.25,
+        metadata={"material": "CeO2", "zone_axis": [1, 1, 0]},
+    )
+    result = counter_task.calibrate_pooling(data, path, seed=cfg.seed, held_out=0.25)
+    assert result["rmse"] < 0.6, result  # the prior alone: 0.87 degrees
+    estimator = counting.load_counter(path)
+    assert estimator.target == "tilt" and estimator.pooling == result["pooling"]
+    # columns smeared as at 2 degrees: the pooled estimate is high and says how sure it is
+    frame = np.ones((64, 64), np.float32)
+    yy, xx = np.mgrid[0:64, 0:64]
+    rows, cols = np.meshgrid(np.arange(10, 60, 12.0), np.arange(10, 60, 12.0))
+    for r, c in zip(rows.ravel(), cols.ravel()):  # widths in patch pixels (0.32 Å) x 2 at 0.16 Å
+        frame += 0.5 * np.exp(-((xx - c) ** 2) / (2 * (2 * 3.0) ** 2) - (yy - r) ** 2 / (2 * 2.0**2))
+    est = counting.estimate_condition(frame, rows.ravel(), cols.ravel(), sampling=0.16, estimator=estimator)
+    assert est["name"] == "tilt" and est["n"] == rows.size and est["std"] > 0 and est["tilt"] > 1.0, est
+    assert abs(est["weights"].sum() - 1) < 1e-9
+    with pytest.raises(ValueError, match="defocus estimator"):
+        counting.estimate_defocus(frame, [32.0], [32.0], sampling=0.16, estimator=estimator)
+    with pytest.raises(ValueError, match="mistilt estimator"):
+        counting.estimate_condition(frame, [32.0], [32.0], sampling=0.16, estimator=counting.load_counter(tiny_counter))
+    # the counts averaged over a one-bin posterior are the counter's told that mistilt
+    counter = counting.load_counter(tiny_counter)
+    one_bin = np.eye(len(counting.TILT_BINS))[5]
+    p = counting.marginal_probabilities(
+        frame, [32.0], [32.0], sampling=0.16, counter=counter, weights=one_bin, name="tilt", tilt=0.0
+    )
+    q = counting.count_probabilities(
+        frame,
+        [32.0],
+        [32.0],
+        sampling=0.16,
+        counter=counter,
+        conditions=counting.condition_vector(tilt=counting.TILT_BINS[5]),
+    )
+    np.testing.assert_allclose(p, q, atol=1e-6)
+    with pytest.raises(ValueError, match="no bins"):
+        counting.marginal_probabilities(
+            frame, [32.0], [32.0], sampling=0.16, counter=counter, weights=one_bin, name="Cs"
+        )
+
+
+def test_condition_bins_pool_and_refuse_what_they_do_not_know():
+    assert counting.condition_classes("tilt", [0.0, 0.3, 1.2, 9.0]).tolist() == [0, 1, 4, 8]
+    np.testing.assert_array_equal(counting.condition_classes("defocus", [-50.0]), counting.defocus_classes([-50.0]))
+    p = np.full((30, len(counting.TILT_BINS)), 0.05)
+    p[:, 6] = 0.6
+    out = counting.pool_condition(p, name="tilt")
+    assert abs(out["tilt"] - 2.0) < 0.05 and out["std"] < 0.1
+    with pytest.raises(ValueError, match="no bins for 'Cs'"):
+        counting.condition_classes("Cs", [1.0])
+    with pytest.raises(ValueError, match="no bins"):
+        counting.pool_condition(p, name="thickness")
+    with pytest.raises(ValueError, match=r"\(N, 9\)"):
+        counting.pool_condition(np.ones((3, 5)), name="tilt")
+
+
+def test_recount_reads_each_particles_mistilt_where_none_is_given():
+    from atomtools.columns.retrieval import recount
+    from atomtools.core import tables
+
+    counter, estimator = counting.load_counter("pretrained"), counting.load_counter(counting.PRETRAINED_TILT)
+    assert estimator.target == "tilt" and estimator.pooling is not None
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:160, 0:320]
+    # two particles 25 Å apart: each of 20 columns on a 3.8 Å grid
+    centres = [(16 + 24 * i, 16 + 24 * j + 160 * k) for k in range(2) for i in range(5) for j in range(4)]
+    frame = np.ones((160, 320))
+    for r, c in centres:
+        frame -= 0.3 * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / 8.0)
+    frame = rng.poisson(frame * 200) / 200.0
+    rows, cols = np.array(centres, float).T
+    n = len(rows)
+    table = tables.new_table(
+        {
+            "x": cols * 0.16,
+            "y": rows * 0.16,
+            "element": ["Ce"] * n,
+            "channel": np.zeros(n, int),
+            "count": np.ones(n, int),
+            "confidence": np.ones(n),
+            "p_column": np.ones(n),
+        },
+        kind="predicted",
+        sampling=0.16,
+    )
+    optics = {"defocus": -50.0, "Cs": -9e4}
+    out, info = recount(
+        table, frame, sampling=0.16, counter=counter, material=material("CeO2"), optics=optics, tilt_estimator=estimator
+    )
+    tilt = info["tilt"]
+    assert tilt["tilt"].shape == (n,) and (tilt["std"] > 0).all() and ((tilt["tilt"] >= 0) & (tilt["tilt"] <= 3)).all()
+    # one estimate per particle: its own columns pooled
+    per_column = counting.count_probabilities(
+        frame, rows, cols, sampling=0.16, counter=estimator, conditions=counting.condition_vector(optics)
+    )
+    for half in (slice(0, 20), slice(20, 40)):
+        own = counting.pool_condition(per_column[half], name="tilt", pooling=estimator.pooling)
+        np.testing.assert_allclose(tilt["tilt"][half], own["tilt"], atol=1e-6)
+    # and the counter is told it: the same probabilities as a counter given that mistilt
+    told = counting.count_probabilities(
+        frame[:, :],
+        rows[:20],
+        cols[:20],
+        sampling=0.16,
+        counter=counter,
+        conditions=counting.condition_vector(optics, tilt=float(tilt["tilt"][0])),
+    )
+    _, info_told = recount(
+        table.iloc[:20],
+        frame,
+        sampling=0.16,
+        counter=counter,
+        material=None,
+        optics=optics,
+        tilt=float(tilt["tilt"][0]),
+        decode=False,
+    )
+    np.testing.assert_allclose(info_told["probabilities"], told, atol=1e-6)
+    assert info_told["tilt"] is None  # a given mistilt is trusted, not estimated

@@ -1,12 +1,12 @@
-"""Training the column counter (and the defocus estimator) on patches of simulated frames.
+"""Training the column counter (and the defocus and mistilt estimators) on patches of simulated frames.
 
 :func:`patch_dataset` cuts the patches of exact columns out of simulated frames (each at
 several doses and noise-free); :func:`train_counter` trains on them with
 :func:`atomtools.training.fit` (resumable, bit-identical), calibrates a temperature and
 conformal levels on held-out structures, and writes the weights that
 :func:`atomtools.columns.counting.load_counter` reads. The same network and training read
-the defocus class instead (``target="defocus"``), and :func:`calibrate_pooling` sets how
-a frame's columns are pooled into one defocus estimate.
+the defocus or mistilt class instead (``target="defocus"`` or ``"tilt"``), and
+:func:`calibrate_pooling` sets how a frame's columns are pooled into one estimate.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..models import COUNTER_FORMAT, ColumnCounter, CounterConfig, load_model, s
 from ..training import OptimizerSpec, Task, dihedral_tensor, fit
 from ..training.calibration import fit_temperature
 from ..utils import Record, progress_bar
-from .counting import CONDITIONS, DEFOCUS_BINS, column_patches, defocus_classes, load_counter, pool_defocus
+from .counting import CONDITIONS, ESTIMATED, column_patches, condition_classes, load_counter, pool_condition
 
 __all__ = [
     "COVERAGES",
@@ -217,9 +217,11 @@ def train_counter(
 ) -> dict:
     """Train a column counter on patches, calibrate it on held-out structures, write the weights.
 
-    The same network and training read the defocus instead (``target="defocus"``): a
-    defocus estimator, whose classes are :data:`DEFOCUS_BINS` and which is never told
-    the defocus; :func:`estimate_defocus` pools its answers over a frame's columns.
+    The same network and training read the defocus or the mistilt instead
+    (``target="defocus"`` or ``"tilt"``): an estimator whose classes are that condition's
+    bins (:data:`~atomtools.columns.counting.ESTIMATED`) and which is never told it;
+    :func:`~atomtools.columns.counting.estimate_condition` pools its answers over a
+    frame's columns.
 
     Parameters
     ----------
@@ -239,8 +241,9 @@ def train_counter(
         Show a progress bar.
     metadata : dict, optional
         Further metadata stored with the weights (training data, ...).
-    target : {"count", "defocus"}
-        What the network learns: the column's atom count, or the frame's defocus class.
+    target : {"count", "defocus", "tilt"}
+        What the network learns: the column's atom count, or the frame's defocus or
+        mistilt class.
 
     Returns
     -------
@@ -249,13 +252,15 @@ def train_counter(
     """
     out = Path(out)
     n_cls = model_config.n_classes
-    if target not in ("count", "defocus"):
-        raise ValueError(f"target must be 'count' or 'defocus', got {target!r}")
-    hidden = ("defocus",) if target == "defocus" else ()
-    if target == "defocus":
-        if n_cls != len(DEFOCUS_BINS):
-            raise ValueError(f"a defocus estimator needs n_classes={len(DEFOCUS_BINS)} (DEFOCUS_BINS), got {n_cls}")
-        data = {**data, "count": defocus_classes(data["conditions"][:, 0]) + 1}
+    if target != "count" and target not in ESTIMATED:
+        raise ValueError(f"target must be 'count' or one of {sorted(ESTIMATED)}, got {target!r}")
+    hidden = (target,) if target in ESTIMATED else ()
+    if hidden:
+        bins = ESTIMATED[target]
+        if n_cls != len(bins):
+            raise ValueError(f"a {target} estimator needs n_classes={len(bins)} (its bins {bins}), got {n_cls}")
+        column = list(CONDITIONS).index(target)
+        data = {**data, "count": condition_classes(target, data["conditions"][:, column]) + 1}
     val_structures = held_out_structures(data["structure"], seed=config.seed, fraction=held_out)
     is_val = np.isin(data["structure"], val_structures)
     train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
@@ -266,7 +271,7 @@ def train_counter(
     freq = np.bincount(np.clip(data["count"][train_idx], 1, n_cls) - 1, minlength=n_cls).astype(float)
     class_weight = torch.tensor(np.where(freq > 0, (freq.sum() / np.maximum(freq, 1)) ** 0.5, 0.0), dtype=torch.float32)
     class_weight = class_weight / (class_weight[counts[train_idx].clamp(1, n_cls) - 1].mean())
-    if target == "defocus":  # every defocus is drawn alike: no class is rare
+    if hidden:  # the conditions are drawn per frame, not rare per column: every class alike
         class_weight = torch.ones_like(class_weight)
     val_pick = np.random.default_rng([config.seed, 98]).permutation(val_idx)[:20000]
     # validation with every condition given, and with none (not the training's random masks)
@@ -362,7 +367,7 @@ def train_counter(
             "hardware": "CPU" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
             "torch": str(torch.__version__),
             "target": target,
-            **({"defocus_bins": list(DEFOCUS_BINS)} if target == "defocus" else {}),
+            **({f"{target}_bins": list(ESTIMATED[target])} if hidden else {}),
             **(metadata or {}),
         },
     )
@@ -399,14 +404,14 @@ def calibrate_pooling(
     grid=(0.03, 0.06, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0),
     max_frames: int = 3000,
 ) -> dict:
-    """Calibrate a defocus estimator's pooling exponent on held-out frames and write it into its weights.
+    """Calibrate a defocus or mistilt estimator's pooling exponent on held-out frames and write it into its weights.
 
     The frames are the patch set's held-out structures (the split of
     :func:`train_counter` with the same ``seed`` and ``held_out``), one per
     (structure, optics, dose); half are read with the other optics given, half with
     nothing given. The exponent kept is the one of ``grid`` with the lowest mean
-    negative log probability of the true defocus bin (a proper score: sharp where the
-    frames allow, never overconfident).
+    negative log probability of the true bin (a proper score: sharp where the frames
+    allow, never overconfident).
 
     Parameters
     ----------
@@ -424,11 +429,15 @@ def calibrate_pooling(
     Returns
     -------
     dict
-        ``pooling``, ``rmse`` [Å] of the posterior mean, ``within_std`` (fraction of
+        ``pooling``, ``rmse`` [Å or degrees] of the posterior mean, ``within_std`` (fraction of
         frames whose error is at most the stated std), ``n`` frames, and the score of
         each exponent.
     """
     estimator = load_counter(weights)
+    name = estimator.target
+    if name not in ESTIMATED:
+        raise ValueError(f"{weights}: a defocus or mistilt estimator is needed, this network reads {name!r}")
+    column = list(CONDITIONS).index(name)
     held = held_out_structures(data["structure"], seed=seed, fraction=held_out)
     idx = np.flatnonzero(np.isin(data["structure"], held))
     raw = data["conditions"][idx]
@@ -437,22 +446,22 @@ def calibrate_pooling(
     frame_of = frame_of.ravel()
     frames = np.random.default_rng([seed, 7]).permutation(frame_of.max() + 1)[:max_frames]
     known = np.ones((len(idx), len(CONDITIONS)), bool)
-    known[:, _hidden_columns(("defocus",))] = False
+    known[:, _hidden_columns((name,))] = False
     known[np.isin(frame_of, frames[1::2])] = False  # half the frames: nothing given
     cond = torch.from_numpy(_scaled_conditions(raw, known))
     x = torch.from_numpy(data["patch"][idx].astype(np.float32))[:, None]
     with torch.inference_mode():
         logits = torch.cat([estimator.model(x[k : k + 4096], cond[k : k + 4096]) for k in range(0, len(idx), 4096)])
         prob = torch.softmax(logits / estimator.temperature, dim=1).numpy()
-    truth = defocus_classes(raw[:, 0])
+    truth = condition_classes(name, raw[:, column])
     members = [np.flatnonzero(frame_of == f) for f in frames]  # each frame's columns, found once
     scores, results = {}, {}
     for pooling in grid:
         nll, err, inside = [], [], []
         for rows in members:
-            out = pool_defocus(prob[rows], pooling=pooling)
+            out = pool_condition(prob[rows], name=name, pooling=pooling)
             nll.append(-np.log(max(out["weights"][truth[rows[0]]], 1e-12)))
-            e = out["defocus"] - raw[rows[0], 0]
+            e = out[name] - raw[rows[0], column]
             err.append(e)
             inside.append(abs(e) <= max(out["std"], 1e-9))
         scores[float(pooling)] = float(np.mean(nll))

@@ -164,6 +164,7 @@ def evaluate(
     decode: bool = True,
     counter="auto",
     defocus_estimator="estimate",
+    tilt="estimate",
 ) -> dict:
     """Score network and baseline on every test image at every dose.
 
@@ -187,14 +188,18 @@ def evaluate(
         Show a progress bar.
     known : {"optics", "no_defocus", "none"}
         What the user is taken to know of each image's optics (:data:`KNOWN`), given to
-        :func:`~atomtools.columns.retrieve`; the mistilt is never given.
+        :func:`~atomtools.columns.retrieve` (the mistilt: see ``tilt``).
     decode : bool
         Particle decoding in the retrieval.
     counter : "auto", path, Counter or None
         The column counter (see :func:`~atomtools.columns.retrieve`).
     defocus_estimator : "estimate", path or Counter
         The defocus estimator of ``known="estimated"`` (``retrieve``'s ``defocus``);
-        the other settings estimate nothing.
+        the other settings estimate no defocus.
+    tilt : "estimate", "given", path, Counter or None
+        The mistilt: read from the columns (``retrieve``'s ``tilt``: "estimate" the
+        shipped estimator, or this one), ``"given"`` (each image's true mistilt, as if
+        the user knew it) or None (unknown).
 
     Returns
     -------
@@ -245,6 +250,7 @@ def evaluate(
                     decode=decode,
                     counter=counter,
                     defocus=defocus_estimator if known == "estimated" else None,
+                    tilt=float(p["tilt"]) if isinstance(tilt, str) and tilt == "given" else tilt,
                 )
             domain = maps.get("domain") or {}
             info_domain = {
@@ -258,6 +264,9 @@ def evaluate(
                 )
             else:
                 info_estimate = {}
+            mistilt = (maps.get("counts") or {}).get("tilt")
+            if mistilt is not None and len(mistilt["tilt"]):
+                info_estimate = {**info_estimate, "tilt_estimate": float(np.median(mistilt["tilt"]))}
             s = column_scores(table, truth, radius=match_radius, channel=0)
             others = {}
             for ch, name in enumerate(mat.channel_names[1:], 1):

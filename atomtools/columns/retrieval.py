@@ -387,6 +387,7 @@ def recount(
     decode: bool = True,
     coverage: float | None = None,
     defocus_estimator=None,
+    tilt_estimator=None,
 ) -> tuple[pd.DataFrame, dict]:
     """Counts of the principal species' columns from the counter, decoded particle by particle.
 
@@ -416,6 +417,12 @@ def recount(
         frame's defocus weighs the counter's answers
         (:func:`~atomtools.columns.counting.marginal_probabilities`); None: the counter
         answers for its whole trained range of defocus, column by column.
+    tilt_estimator : Counter, optional
+        Where the mistilt is not given: a mistilt estimator
+        (:func:`atomtools.columns.counting.estimate_condition`) that reads each
+        particle's mistilt from its columns (a particle of fewer than 8 columns: from
+        the frame's), and the counter is told it; None: the counter answers for its
+        whole trained range of mistilt.
 
     Returns
     -------
@@ -423,12 +430,14 @@ def recount(
         The table with ``count``, ``count_low``, ``count_high``, ``beyond_range`` and
         ``confidence`` of the principal columns replaced; and a dict with
         ``probabilities`` (N, K) of those rows, ``model_count`` (the decoded
-        particle's chord, -1 where none), ``rows`` (their index in the table) and
-        ``defocus`` (the estimate, ``{"defocus": [Å], "std": [Å], ...}``, or None).
+        particle's chord, -1 where none), ``rows`` (their index in the table),
+        ``defocus`` (the estimate, ``{"defocus": [Å], "std": [Å], ...}``, or None) and
+        ``tilt`` (``{"tilt": [degrees], "std": [degrees]}``, each (N,), one estimate
+        per particle, or None).
     """
     from ..core.chords import decode_counts
 
-    conditions = _counting.condition_vector(optics, tilt=tilt)  # bad input fails here, columns or not
+    _counting.condition_vector(optics, tilt=tilt)  # bad input fails here, columns or not
     energy = _counting._given(optics).get("energy")
     if energy is not None and abs(float(energy) - COUNTER_ENERGY) > 0.02 * COUNTER_ENERGY:
         warnings.warn(
@@ -449,30 +458,64 @@ def recount(
         "rows": principal,
         "decoded": False,
         "defocus": None,
+        "tilt": None,
     }
     if not len(principal):
         return table, info
     rows = table["row"].to_numpy(float)[principal]
     cols = table["col"].to_numpy(float)[principal]
+    xy = np.column_stack([cols, rows]) * sampling
+    groups = particle_groups(xy, link=0.75 * material.a) if material is not None else np.zeros(len(xy), int)
+    # the mistilt: given, or read per particle (a tilt is the particle's, the defocus the frame's)
+    tilts = np.full(len(principal), np.nan if tilt is None else float(tilt))
+    if tilt is None and tilt_estimator is not None:
+        given = {k: v for k, v in _counting._given(optics).items() if k != "tilt"}
+        per_column = _counting.count_probabilities(
+            frame, rows, cols, sampling=sampling, counter=tilt_estimator, conditions=_counting.condition_vector(given)
+        )
+        whole = _counting.pool_condition(per_column, name="tilt", pooling=tilt_estimator.pooling)
+        spread = np.full(len(principal), whole["std"])
+        tilts[:] = whole["tilt"]
+        for g in np.unique(groups):
+            members = groups == g
+            if 8 <= members.sum() < len(members):
+                own = _counting.pool_condition(per_column[members], name="tilt", pooling=tilt_estimator.pooling)
+                tilts[members], spread[members] = own["tilt"], own["std"]
+        info["tilt"] = {"tilt": tilts.copy(), "std": spread}
+    prob = np.zeros((len(principal), counter.config.n_classes), np.float32)
     if defocus_estimator is not None and "defocus" not in _counting._given(optics):
-        estimate = _counting.estimate_defocus(
+        info["defocus"] = _counting.estimate_defocus(
             frame, rows, cols, sampling=sampling, estimator=defocus_estimator, optics=optics, tilt=tilt
         )
-        info["defocus"] = estimate
-        prob = _counting.marginal_probabilities(
-            frame, rows, cols, sampling=sampling, counter=counter, weights=estimate["weights"], optics=optics, tilt=tilt
-        )
-    else:
-        prob = _counting.count_probabilities(
-            frame, rows, cols, sampling=sampling, counter=counter, conditions=conditions
-        )
+    for value in np.unique(tilts):  # one pass of the counter per mistilt (NaN: unknown, the whole frame)
+        members = np.isnan(tilts) if np.isnan(value) else tilts == value
+        t = None if np.isnan(value) else float(value)
+        if info["defocus"] is not None:
+            prob[members] = _counting.marginal_probabilities(
+                frame,
+                rows[members],
+                cols[members],
+                sampling=sampling,
+                counter=counter,
+                weights=info["defocus"]["weights"],
+                optics=optics,
+                tilt=t,
+            )
+        else:
+            prob[members] = _counting.count_probabilities(
+                frame,
+                rows[members],
+                cols[members],
+                sampling=sampling,
+                counter=counter,
+                conditions=_counting.condition_vector(optics, tilt=t),
+            )
     model_count = np.full(len(principal), -1)
     departure = np.full(len(principal), np.nan)  # the prior's departure mass chosen per particle
     asymmetry = np.full(len(principal), np.nan)  # atom steps of the fitted facets from the symmetric shape
     decoded = False
     if decode and material is not None:
-        xy = np.column_stack([cols, rows]) * sampling
-        for g in np.unique(groups := particle_groups(xy, link=0.75 * material.a)):
+        for g in np.unique(groups):
             members = np.flatnonzero(groups == g)
             if len(members) < 8:
                 continue
@@ -520,11 +563,20 @@ def _shipped_counter(name: str, zone_axis: tuple[int, int, int], which: str = "p
     return counter if counter.material == name and tuple(counter.zone_axis) == zone_axis else None
 
 
-def _auto_estimator(ret: Retriever):
-    """The shipped defocus estimator where it reads the retriever's material, else None."""
+def _auto_estimator(ret: Retriever, which: str = _counting.PRETRAINED_DEFOCUS):
+    """The shipped defocus (or mistilt) estimator where it reads the retriever's material, else None."""
     if ret.material is None:
         return None
-    return _shipped_counter(ret.material.name, tuple(ret.material.zone_axis), _counting.PRETRAINED_DEFOCUS)
+    return _shipped_counter(ret.material.name, tuple(ret.material.zone_axis), which)
+
+
+def _estimator(choice, ret: Retriever, which: str):
+    """The estimator a ``defocus=`` or ``tilt=`` argument names: "estimate" (the shipped one), a path or Counter."""
+    if choice is None:
+        return None
+    if isinstance(choice, str) and choice == "estimate":
+        return _auto_estimator(ret, which)
+    return _counting.load_counter(choice)
 
 
 #: Beam energy the column counters are trained at [eV].
@@ -540,7 +592,7 @@ def retrieve(
     sampling: float,
     model="pretrained",
     optics=None,
-    tilt: float | None = None,
+    tilt="estimate",
     counter="auto",
     decode: bool = True,
     coverage: float | None = None,
@@ -568,8 +620,13 @@ def retrieve(
         :class:`~atomtools.core.imaging.Optics`, or a dict with some of ``defocus``,
         ``Cs``, ``C5``, ``focal_spread`` [Å] and ``aperture`` [mrad]. The counter
         answers for the whole trained range of what is not given.
-    tilt : float, optional
-        Mistilt of the particle from the zone axis, if known [degrees].
+    tilt : float, "estimate", path, Counter or None
+        Mistilt of the particle from the zone axis, if known [degrees]. Otherwise
+        ``"estimate"`` reads each particle's mistilt from its columns with the shipped
+        mistilt estimator for the material (or this one, a path or Counter;
+        :func:`atomtools.columns.counting.estimate_condition`) and tells the counter;
+        None leaves it unknown (the counter answers for its whole trained range). The
+        estimates are in ``maps["counts"]["tilt"]``.
     counter : "auto", "pretrained", path, Counter or None
         The column counter (:mod:`atomtools.columns.counting`) that counts the
         principal species' columns: ``"auto"`` the shipped one where it was trained
@@ -682,6 +739,7 @@ def retrieve(
     if crystal_only and ret.material is not None and len(table):
         table = table[crystal_columns(table, ret.material)].reset_index(drop=True)
     counter = _auto_counter(ret) if isinstance(counter, str) and counter == "auto" else counter
+    known_tilt = float(tilt) if isinstance(tilt, (int, float, np.number)) and not isinstance(tilt, bool) else None
     maps["counts"] = None
     if counter is not None:
         # the counter reads the normalized frame the network saw (at the model's sampling)
@@ -692,16 +750,11 @@ def retrieve(
             counter=_counting.load_counter(counter),
             material=ret.material,
             optics=optics,
-            tilt=tilt,
+            tilt=known_tilt,
             decode=decode,
             coverage=coverage,
-            defocus_estimator=(
-                _auto_estimator(ret)
-                if isinstance(defocus, str) and defocus == "estimate"
-                else None
-                if defocus is None
-                else _counting.load_counter(defocus)
-            ),
+            defocus_estimator=_estimator(defocus, ret, _counting.PRETRAINED_DEFOCUS),
+            tilt_estimator=None if known_tilt is not None else _estimator(tilt, ret, _counting.PRETRAINED_TILT),
         )
         table = tables.with_pixels(counted, sampling) if resampled else counted
     has_structure = maps["structure"] is None or bool(maps["structure"].any())

@@ -6,6 +6,8 @@ A run that may span sessions: the data are regenerated from these parameters
     python runs/count_head/run.py data        # simulate results/runs/count_head/{wide,aligned}.zarr (resumes)
     python runs/count_head/run.py train       # patches, training (resumes), conformal calibration
     python runs/count_head/run.py defocus     # the defocus estimator on the same patches, its pooling
+    python runs/count_head/run.py tilt        # the mistilt estimator likewise
+    python runs/count_head/run.py ship_tilt   # ... shipped
     python runs/count_head/run.py ship        # manifest entry and model card
 """
 
@@ -21,6 +23,8 @@ WEIGHTS = HERE / "counter_ceo2.pt"
 SHIPPED = ROOT / "atomtools" / "weights" / "counter_ceo2.pt"
 DEFOCUS = HERE / "defocus_ceo2.pt"
 SHIPPED_DEFOCUS = ROOT / "atomtools" / "weights" / "defocus_ceo2.pt"
+TILT = HERE / "tilt_ceo2.pt"
+SHIPPED_TILT = ROOT / "atomtools" / "weights" / "tilt_ceo2.pt"
 
 #: Optics wider than the U-Net's training ranges: one counter for every corrected microscope.
 COMMON = dict(
@@ -142,6 +146,25 @@ def defocus() -> None:
     print(calibrate_pooling(data, DEFOCUS, seed=DEFOCUS_CONFIG["seed"]))
 
 
+def tilt() -> None:
+    """The mistilt estimator: the same network and patches reading the mistilt class, its pooling calibrated."""
+    from atomtools.columns.counter_task import CounterTrainConfig, calibrate_pooling, train_counter
+    from atomtools.columns.counting import TILT_BINS
+    from atomtools.models import CounterConfig
+
+    data = patches()
+    result = train_counter(
+        data,
+        TILT,
+        model_config=CounterConfig(n_classes=len(TILT_BINS)),
+        config=CounterTrainConfig(**DEFOCUS_CONFIG),
+        target="tilt",
+        metadata={"material": "CeO2", "zone_axis": [1, 1, 0], "sampling": 0.16},
+    )
+    print(result)
+    print(calibrate_pooling(data, TILT, seed=DEFOCUS_CONFIG["seed"]))
+
+
 def calibrate(n_frames: int = 300) -> None:
     """Conformal levels of decoded counts on frames of the structures training held out."""
     import numpy as np
@@ -182,7 +205,7 @@ def evaluate(n: int | None = None) -> None:
 
 
 def compact(n: int | None = None) -> None:
-    """Compact particles: by count and by mistilt, for every setting."""
+    """Compact particles: by count and by mistilt, for every setting (the mistilt read from the columns unless said)."""
     import numpy as np
     import pandas as pd
 
@@ -193,11 +216,17 @@ def compact(n: int | None = None) -> None:
     compact = open_dataset(DATA / "compact.zarr")
     weights = WEIGHTS if WEIGHTS.exists() else SHIPPED
     estimator = str(DEFOCUS if DEFOCUS.exists() else SHIPPED_DEFOCUS)
-    runs = [("U-Net alone", dict(counter=None, known="none", decode=False))]
+    mistilt = str(TILT if TILT.exists() else SHIPPED_TILT)
+    runs = [("U-Net alone", dict(counter=None, known="none", decode=False, tilt=None))]
     for known in ("optics", "estimated", "no_defocus", "none"):
         for decode in (False, True):
             name = f"counter, {known}, {'decoded' if decode else 'per column'}"
-            runs.append((name, dict(counter=str(weights), known=known, decode=decode, defocus_estimator=estimator)))
+            options = dict(counter=str(weights), known=known, decode=decode, defocus_estimator=estimator)
+            runs.append((name, dict(options, tilt=mistilt)))
+    # the mistilt's worth: not estimated (the counter answers for 0-3 degrees), and given as if known
+    for told, name in ((None, "mistilt unknown"), ("given", "mistilt given")):
+        options = dict(counter=str(weights), known="optics", decode=True, defocus_estimator=estimator, tilt=told)
+        runs.append((f"counter, optics, decoded, {name}", options))
     heads, counts = [], []
     for name, options in runs:
         result = ev.evaluate(compact, doses=[1000.0, np.inf], seed=5, keep_maps=0, progress=False, **options)
@@ -206,6 +235,9 @@ def compact(n: int | None = None) -> None:
         tilt = ev.headline(rows, ("dose", "tilt")).assign(setting=name)
         heads += [head, tilt]
         counts.append(ev.by_count(rows, ("dose",)).assign(setting=name))
+        if options["known"] == "optics" and options["decode"] and options["tilt"] == mistilt:
+            est = pd.DataFrame(rows)[["image", "dose", "tilt", "tilt_estimate"]].drop_duplicates(["image", "dose"])
+            write_text(HERE / "compact_tilt.csv", est.round(3).to_csv(index=False))
         if options["known"] == "estimated" and not options["decode"]:
             est = pd.DataFrame(rows)[["image", "dose", "tilt", "defocus", "defocus_estimate", "defocus_std"]]
             est["error"] = est["defocus_estimate"] - est["defocus"]
@@ -271,6 +303,10 @@ def ship() -> None:
     counts = pd.read_csv(HERE / "compact_by_count.csv")
     shown = ["setting", "dose", "f1", "n", "exact", "within_one", "mean_error", "coverage", "set_size"]
     by_count = counts[counts.dose == 1000.0].pivot_table(index="count", columns="setting", values="exact", sort=False)
+
+    def bias(setting: str) -> float:  # mean error on zone axis at 1000 e/Å²
+        return float(tilt[(tilt.setting == setting) & (tilt.tilt == 0.0)]["mean_error"].iloc[0])
+
     extra = "\n".join(
         [
             "## Measured on compact particles by another builder (runs/count_head/run.py evaluate)",
@@ -288,12 +324,15 @@ def ship() -> None:
             "",
             by_tilt.round(2).to_markdown(),
             "",
-            "The well-aligned particles are still over-counted: +0.36 atoms at 0 degrees and +0.27 at 0.5 with "
-            "the optics given (against -0.15 and -0.18 at 1 and 2 degrees). Half of it is the surface oxygen: the O "
-            "columns beside a Ce column add to its contrast most on zone axis, and whether a particle's surface keeps "
-            "its O (these test particles: O/Ce 2.0-2.3) or not (O/Ce 1.6-1.9) is not in the patch; the same "
-            "particles re-simulated with their oxygen-poor surface read 0.3-0.6 atoms lower. The rest is largest "
-            "where the test images have a static lattice (no frozen phonons).",
+            f"Every setting but the last two reads each particle's mistilt from its columns (the mistilt "
+            f"estimator `tilt-ceo2`, its own card). With the optics given and the decoding, the mean error on zone "
+            f"axis is {bias('counter, optics, decoded'):+.2f} atoms with the mistilt read, "
+            f"{bias('counter, optics, decoded, mistilt unknown'):+.2f} without it (the counter then answers for "
+            f"0-3 degrees and reads an aligned particle's stronger contrast as atoms) and "
+            f"{bias('counter, optics, decoded, mistilt given'):+.2f} told the true one. What the estimate leaves on "
+            "zone axis is mostly its own: it reads aligned particles about 0.4 degrees high. The surface oxygen "
+            "adds to a Ce column's contrast most on zone axis too (these test particles keep O with two Ce bonds, "
+            "O/Ce 2.0-2.3); the training stores hold both terminations.",
         ]
     )
     _publish(
@@ -304,7 +343,7 @@ def ship() -> None:
         "beside it).",
         summary="Column counter: the number of Ce atoms in each detected column of an HRTEM image of CeO2 along "
         "[110], from the patch around the column and what is known of the optics (defocus, Cs, C5, focal spread, "
-        "aperture, mistilt; each optional).",
+        "aperture, mistilt; each optional; the defocus and the mistilt read from the frame where not given).",
         use="`atomtools.columns.retrieve(frame, sampling=..., optics={...})` uses it for the Ce columns (counter="
         "'auto'); probabilities over 1-15 atoms and a last class for 16 or more; prediction sets calibrated by "
         "split-conformal prediction on held-out structures (coverage chosen by the user, 90 % by default).",
@@ -318,6 +357,7 @@ def ship() -> None:
         extra=extra,
     )
     ship_defocus()
+    ship_tilt()
 
 
 def ship_defocus() -> None:
@@ -374,6 +414,65 @@ def ship_defocus() -> None:
     )
 
 
+def ship_tilt() -> None:
+    """Copy the mistilt estimator into the package, write its card and its manifest entry."""
+    import numpy as np
+    import pandas as pd
+
+    from atomtools.models import load_model
+
+    _copy(TILT, SHIPPED_TILT)
+    held = load_model(SHIPPED_TILT)[1].get("pooling_validation", {})
+    lines = []
+    if (HERE / "compact_tilt.csv").exists():
+        est = pd.read_csv(HERE / "compact_tilt.csv")
+        for (dose, tilt), part in est.groupby(["dose", "tilt"]):
+            label = "noise-free" if np.isinf(dose) else f"{dose:g} e/Å²"
+            mean, spread = part.tilt_estimate.mean(), part.tilt_estimate.std()
+            lines.append(f"| {label} | {tilt:g} | {len(part)} | {mean:.2f} | {spread:.2f} |")
+    extra = "\n".join(
+        [
+            "## Measured",
+            "",
+            f"Held-out frames of the training recipe ({held.get('frames', 0)}, mistilt 0-3 degrees, half with the "
+            f"optics given, half with none): RMSE {held.get('rmse', float('nan')):.2f} degrees, "
+            f"{held.get('within_std', float('nan')):.0%} within the stated one-sigma.",
+            "",
+            "Compact particles by another builder (48, the counter's test set; the optics given):",
+            "",
+            "| dose | true mistilt [°] | frames | mean estimate [°] | its spread [°] |",
+            "|---|---|---|---|---|",
+            *lines,
+            "",
+            "Told this estimate, the counter's exact counts of Ce columns of 3+ atoms rise from 0.72 to 0.78 at "
+            "1000 e/Å² and from 0.75 to 0.87 noise-free, and its bias on zone axis falls from +0.36 to about +0.2 "
+            "atoms (the column counter's card, settings with and without the mistilt).",
+        ]
+    )
+    _publish(
+        SHIPPED_TILT,
+        "tilt-ceo2",
+        description="Mistilt estimator for HRTEM frames of CeO2 along [110]: each particle's mistilt from the zone "
+        "axis, read from the patches of its Ce columns and pooled, with a calibrated uncertainty; ships with the code "
+        "(model card beside it).",
+        summary="Mistilt estimator: the mistilt of a CeO2 particle from [110], read column by column from the patch "
+        "around each Ce column (the column counter's network and training, its classes the mistilt in bins 0, "
+        "0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3 degrees) and pooled over the particle's columns with a calibrated "
+        "exponent.",
+        use="`atomtools.columns.retrieve(frame, sampling=...)` uses it where the mistilt is not given "
+        "(`tilt='estimate'`, the default): the estimates are in `maps['counts']['tilt']` (one per particle, "
+        "per column), and the counter is told them. `atomtools.columns.counting.estimate_condition` reads it "
+        "for any set of columns.",
+        data="The column counter's patches: 8,880 abTEM images of 740 structures, each noise-free and at two "
+        "doses; the mistilt is never given to it, the optics at random.",
+        limits="Mistilt 0-3 degrees, its size only (not its direction). CeO2 along [110] at 300 kV. A particle's "
+        "estimate pools its columns; particles of fewer than 8 columns take the frame's. It reads near-zone-axis "
+        "particles about 0.4 degrees high (bins and noise pull an estimate of 0 upwards); the counter was trained "
+        "on the true values.",
+        extra=extra,
+    )
+
+
 def _copy(source: Path, shipped: Path) -> None:
     """The trained weights into the package (atomically)."""
     import shutil
@@ -413,4 +512,6 @@ if __name__ == "__main__":
         "calibrate": calibrate,
         "defocus": defocus,
         "ship_defocus": ship_defocus,
+        "tilt": tilt,
+        "ship_tilt": ship_tilt,
     }[sys.argv[1]]()
