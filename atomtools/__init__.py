@@ -6,7 +6,8 @@ checked by ``tests/test_architecture.py``):
 1. :mod:`utils`: atomic writes, progress bars;
 2. :mod:`core`: pure crystals, structures, ground truth, imaging physics, scores;
 3. shared engines' foundations: :mod:`models` (networks and weights files),
-   :mod:`storage` (the dataset store), :mod:`data` (manifest and pooch);
+   :mod:`storage` (the dataset store), :mod:`data` (manifest and pooch), :mod:`readers`
+   (every reader of microscope files: frame series and tilt series);
 4. shared engines: :mod:`simulation` (abTEM, Dask), :mod:`training` (the one loop),
    :mod:`inference` (the one tiled inference);
 5. the works: :mod:`columns` (atoms per column from one HRTEM frame), :mod:`tomo`
@@ -41,6 +42,7 @@ _SUBMODULES = (
     "pipeline",
     "plotting",
     "provenance",
+    "readers",
     "registry",
     "simulation",
     "storage",
@@ -72,7 +74,7 @@ _NAMES = {
     "train_unet": "columns",
     "to_atoms": "columns.reconstruct",
     "run_series": "columns.series",
-    "read_frames": "io",
+    "read_frames": "readers",
     "find_atoms": "localize",
     "make_library": "simulation",
 }

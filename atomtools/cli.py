@@ -239,7 +239,7 @@ def _columns(args) -> int:
 
     import numpy as np
 
-    from . import io, plotting
+    from . import plotting, readers
     from .columns import retrieve
     from .columns.series import run_series
     from .core.imaging import repair_pixels
@@ -247,12 +247,12 @@ def _columns(args) -> int:
 
     typed = parse_optics(args.optics, defocus=args.defocus, Cs=args.cs)
     for name in args.files:
-        frames = io.read_frames(name, sampling=args.sampling, frames=_frame_range(args.frames))
-        io.require_sampling(frames)
+        frames = readers.read_frames(name, sampling=args.sampling, frames=_frame_range(args.frames))
+        readers.require_sampling(frames)
         out = Path(args.out) if args.out else Path(name).parent
         stem = Path(name).stem
         first, _ = repair_pixels(frames.frame(0))
-        optics = {**io.recorded_optics(frames), **typed}
+        optics = {**readers.recorded_optics(frames), **typed}
         counting = dict(
             optics=optics or None,
             tilt="estimate" if args.tilt is None else args.tilt,
@@ -305,13 +305,13 @@ def _atoms(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from . import io, plotting
+    from . import plotting, readers
     from .localize import find_atoms, gaussian_fit_atoms, load_segmenter, segment
     from .utils import atomic_path, write_text
 
     model = load_segmenter(args.model)
     for name in args.files:
-        frames = io.read_frames(name, sampling=args.sampling, frames=_frame_range(args.frames), rgb=args.rgb)
+        frames = readers.read_frames(name, sampling=args.sampling, frames=_frame_range(args.frames), rgb=args.rgb)
         out = Path(args.out) if args.out else Path(name).parent
         stem = Path(name).stem
         tables = []

@@ -35,7 +35,7 @@ __all__ = [
     "ARTIFACTS",
     "Notebook",
     "NOTEBOOKS",
-    "profile_table",
+    "per_profile",
     "names",
     "notebook",
     "current_profile",
@@ -111,68 +111,72 @@ class Notebook:
                 )
 
 
-def profile_table(names: tuple[str, ...], **rows: tuple) -> dict[str, dict]:
-    """Sizes per profile from a table: one tuple of values per profile, in the order of ``names``.
+def per_profile(**values: tuple) -> dict[str, dict]:
+    """Sizes per profile, one named parameter per line: its values at smoke, quick and paper.
 
     Parameters
     ----------
-    names : tuple of str
-        The parameters the profile decides.
-    **rows : tuple
-        ``smoke=(...)``, ``quick=(...)``, ``paper=(...)``: their values.
+    **values : tuple
+        ``name=(smoke, quick, paper)`` for every parameter the profile decides.
+
+    Returns
+    -------
+    dict
+        ``{profile: {name: value}}`` for every profile of :data:`PROFILES`.
 
     Examples
     --------
-    >>> profile_table(("steps", "crop"), smoke=(4, 64), quick=(600, 128), paper=(60000, 256))["quick"]
+    >>> per_profile(steps=(4, 600, 60000), crop=(64, 128, 256))["quick"]
     {'steps': 600, 'crop': 128}
     """
-    for profile, values in rows.items():
-        if len(values) != len(names):
-            raise ValueError(f"profile {profile}: {len(values)} values for {len(names)} names {names}")
-    return {profile: dict(zip(names, values)) for profile, values in rows.items()}
+    for name, row in values.items():
+        if not isinstance(row, tuple) or len(row) != len(PROFILES):
+            raise ValueError(f"{name}: expected one value per profile {PROFILES}, got {row!r}")
+    return {profile: {name: row[k] for name, row in values.items()} for k, profile in enumerate(PROFILES)}
 
 
 NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook(
         "01_simulate",
         outputs={"out": "train_dataset"},
-        sizes=profile_table(
-            ("n_structures", "images_per_structure", "shape", "size", "thickness", "frozen_phonons", "scheduler"),
-            smoke=(2, 2, (128, 128), (8.0, 12.0), (1, 6), 0, "synchronous"),
-            quick=(160, 8, (256, 256), (15.0, 34.0), (1, 12), 0, None),
-            paper=(3000, 16, (320, 320), (15.0, 40.0), (1, 12), 8, None),
+        sizes=per_profile(
+            n_structures=(2, 160, 3000),
+            images_per_structure=(2, 8, 16),
+            shape=((128, 128), (256, 256), (320, 320)),
+            size=((8.0, 12.0), (15.0, 34.0), (15.0, 40.0)),
+            thickness=((1, 6), (1, 12), (1, 12)),
+            frozen_phonons=(0, 0, 8),
+            scheduler=("synchronous", None, None),
         ),
     ),
     Notebook(
         "02_train_unet",
         inputs={"dataset": "train_dataset"},
         outputs={"weights_out": "unet_weights"},
-        sizes=profile_table(
-            (
-                "steps",
-                "batch_size",
-                "crop",
-                "width",
-                "depth",
-                "stem",
-                "lr",
-                "init",
-                "validate_every",
-                "validation_images",
-            ),
-            smoke=(4, 2, 64, 16, 3, 2, 1e-3, "pretrained", 2, 2),
-            quick=(600, 8, 128, 16, 3, 2, 1e-3, "pretrained", 100, 32),
-            paper=(60000, 32, 256, 16, 3, 2, 5e-3, "random", 1000, 512),
+        sizes=per_profile(
+            steps=(4, 600, 60000),
+            batch_size=(2, 8, 32),
+            crop=(64, 128, 256),
+            width=(16, 16, 16),
+            depth=(3, 3, 3),
+            stem=(2, 2, 2),
+            lr=(1e-3, 1e-3, 5e-3),
+            init=("pretrained", "pretrained", "random"),
+            validate_every=(2, 100, 1000),
+            validation_images=(2, 32, 512),
         ),
     ),
     Notebook(
         "03_train_missing_wedge_gans",
         outputs={"inpainter_out": "tomo_inpainter", "refiner_out": "tomo_refiner"},
-        sizes=profile_table(
-            ("inpaint_steps", "refine_steps", "batch_size", "lr", "init", "validation", "tune_count"),
-            smoke=(2, 2, 2, 1e-4, "pretrained", 2, 1),
-            quick=(150, 100, 8, 1e-4, "pretrained", 16, 2),
-            paper=(40000, 20000, 16, 5e-4, "random", 64, 8),
+        sizes=per_profile(
+            inpaint_steps=(2, 150, 40000),
+            refine_steps=(2, 100, 20000),
+            batch_size=(2, 8, 16),
+            lr=(1e-4, 1e-4, 5e-4),
+            init=("pretrained", "pretrained", "random"),
+            validation=(2, 16, 64),
+            tune_count=(1, 2, 8),
         ),
     ),
     Notebook(
@@ -188,106 +192,56 @@ NOTEBOOKS: tuple[Notebook, ...] = (
             "independent_out": "independent_dataset",
             "compact_out": "compact_dataset",
         },
-        sizes=profile_table(
-            (
-                "n_structures",
-                "images_per_structure",
-                "shape",
-                "doses",
-                "calibration_images",
-                "independent",
-                "independent_shape",
-                "tomo_count",
-                "tomo_wedges",
-                "compact",
-                "compact_shape",
-            ),
-            smoke=(2, 2, (128, 128), (300.0, 3000.0), 4, 2, (160, 160), 1, (45.0,), 1, (192, 192)),
-            quick=(
-                16,
-                4,
-                (256, 256),
+        sizes=per_profile(
+            n_structures=(2, 16, 300),
+            images_per_structure=(2, 4, 8),
+            shape=((128, 128), (256, 256), (320, 320)),
+            doses=(
+                (300.0, 3000.0),
                 (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0),
-                32,
-                32,
-                (256, 256),
-                3,
-                (30.0, 45.0, 60.0),
-                24,
-                (512, 512),
-            ),
-            paper=(
-                300,
-                8,
-                (320, 320),
                 (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0),
-                512,
-                400,
-                (320, 320),
-                25,
-                (30.0, 45.0, 60.0),
-                200,
-                (512, 512),
             ),
+            calibration_images=(4, 32, 512),
+            independent=(2, 32, 400),
+            independent_shape=((160, 160), (256, 256), (320, 320)),
+            tomo_count=(1, 3, 25),
+            tomo_wedges=((45.0,), (30.0, 45.0, 60.0), (30.0, 45.0, 60.0)),
+            compact=(1, 24, 200),
+            compact_shape=((192, 192), (512, 512), (512, 512)),
         ),
     ),
     Notebook(
         "05_apply_to_experiment",
         inputs={"weights": "unet_weights"},
         outputs={"series_out": "series"},
-        sizes=profile_table(
-            ("n_frames", "shape", "size", "events", "real_frames"),
-            smoke=(8, (128, 128), 14.0, {"vacancy": 1, "column_appears": 1}, (0, 4)),
-            quick=(
-                24,
-                (256, 256),
-                26.0,
+        sizes=per_profile(
+            n_frames=(8, 24, 120),
+            shape=((128, 128), (256, 256), (320, 320)),
+            size=(14.0, 26.0, 34.0),
+            events=(
+                {"vacancy": 1, "column_appears": 1},
                 {"vacancy": 2, "refill": 1, "column_vanishes": 1, "column_appears": 1, "migration": 1},
-                (0, 30),
-            ),
-            paper=(
-                120,
-                (320, 320),
-                34.0,
                 {"vacancy": 8, "refill": 4, "column_vanishes": 4, "column_appears": 4, "migration": 4},
-                (0, 600),
             ),
+            real_frames=((0, 4), (0, 30), (0, 600)),
         ),
     ),
     Notebook(
         "06_atom_segmentation",
         outputs={"library_out": "atom_library", "weights_out": "atomseg_weights"},
-        sizes=profile_table(
-            (
-                "n_images",
-                "size",
-                "steps",
-                "batch_size",
-                "lr",
-                "init",
-                "eval_images",
-                "eval_doses",
-                "eval_size",
-                "bench_size",
-                "real_crop",
-                "hrtem_doses",
-            ),
-            smoke=(6, 64, 2, 2, 2e-4, "pretrained", 3, (2e4, 1e6), 96, 256, 192, (2e3,)),
-            quick=(240, 256, 300, 8, 2e-4, "pretrained", 12, (5e3, 2e4, 1e5, 1e6), 256, 1024, None, (500, 2e3, 1e4)),
-            paper=(
-                20000,
-                256,
-                60000,
-                16,
-                2e-3,
-                "random",
-                60,
-                (2e3, 5e3, 2e4, 1e5, 1e6),
-                256,
-                1024,
-                None,
-                (300, 1e3, 3e3, 1e4),
-            ),
+        sizes=per_profile(
+            n_images=(6, 240, 20000),
+            size=(64, 256, 256),
+            steps=(2, 300, 60000),
+            batch_size=(2, 8, 16),
+            lr=(2e-4, 2e-4, 2e-3),
+            init=("pretrained", "pretrained", "random"),
+            eval_images=(3, 12, 60),
+            eval_doses=((2e4, 1e6), (5e3, 2e4, 1e5, 1e6), (2e3, 5e3, 2e4, 1e5, 1e6)),
+            eval_size=(96, 256, 256),
+            bench_size=(256, 1024, 1024),
+            real_crop=(192, None, None),
+            hrtem_doses=((2e3,), (500, 2e3, 1e4), (300, 1e3, 3e3, 1e4)),
         ),
     ),
 )

@@ -40,7 +40,7 @@ def measure(path: str, sampling: float) -> dict:
     import resource
 
     from atomtools.columns.series import run_series
-    from atomtools.io import read_frames
+    from atomtools.readers import read_frames
 
     frames = read_frames(path, sampling=sampling, frame_interval=1 / 7.5)
     start = time.perf_counter()

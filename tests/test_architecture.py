@@ -21,7 +21,8 @@ LAYERS = [
     ("atomtools.models", 2),
     ("atomtools.storage", 2),
     ("atomtools.data", 2),
-    ("atomtools.io", 2),
+    ("atomtools.readers", 2),
+    ("atomtools.io", 3),  # re-exports atomtools.readers and atomtools.core.dose for old code
     ("atomtools.simulation", 3),
     ("atomtools.training", 3),
     ("atomtools.inference", 3),

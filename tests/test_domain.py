@@ -120,7 +120,7 @@ def test_a_wrong_pixel_size_is_named_by_the_scale_at_which_the_fringes_match(ceo
 
 
 def test_a_real_mos2_frame_is_flagged_as_another_material():
-    from atomtools.io import read_frames
+    from atomtools.readers import read_frames
 
     path = SHARED_MIRROR / "temul" / "example_Se_implanted_MoS2.dm3"
     if not path.is_file():

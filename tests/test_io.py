@@ -1,4 +1,4 @@
-"""Microscope files (atomtools.io): real DM3, HyperSpy, PNG and TIFF files; written TIFF, NumPy, EMD; errors; dose."""
+"""Microscope files (atomtools.readers): real DM3, HyperSpy, PNG and TIFF; written TIFF, NumPy, EMD; errors; dose."""
 
 from __future__ import annotations
 
@@ -15,17 +15,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from atomtools.io import (
-    SUFFIXES,
-    DoseEstimateWarning,
-    Frames,
-    check_frames,
-    estimate_counts_per_electron,
-    estimate_dose,
-    read_frames,
-    read_series,
-    require_sampling,
-)
+from atomtools.core.dose import DoseEstimateWarning, estimate_counts_per_electron, estimate_dose
+from atomtools.readers import SUFFIXES, Frames, check_frames, read_frames, read_series, require_sampling
 
 from .conftest import SHARED_MIRROR
 
@@ -424,3 +415,16 @@ def test_estimate_dose_says_why_it_cannot():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a good frame gives no warning
         assert estimate_counts_per_electron(frame) is not None
+
+
+def test_the_old_modules_re_export_the_readers():
+    """atomtools.io and atomtools.tomo.io only re-export: one object behind each name, old and new."""
+    from atomtools import io, readers
+    from atomtools.core import dose
+    from atomtools.tomo import io as tomo_io
+
+    for name in io.__all__:
+        assert getattr(io, name) is getattr(dose if hasattr(dose, name) else readers, name), name
+    for name in ("TiltSeries", "check_angles", "read_tilt_series", "write_tilt_series"):
+        assert getattr(tomo_io, name) is getattr(readers, name), name
+    assert tomo_io.SUFFIXES is readers.TILT_SUFFIXES

@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from atomtools.columns import series
 from atomtools.core import tables
-from atomtools.io import Frames
+from atomtools.readers import Frames
 
 SAMPLING = 0.16  # [Å/px]
 

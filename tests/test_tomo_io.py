@@ -1,4 +1,4 @@
-"""Tilt-series files (atomtools.tomo.io): the real MATLAB series, MRC, TIFF, NumPy, errors."""
+"""Tilt-series files (atomtools.readers.tilt): the real MATLAB series, MRC, TIFF, NumPy, errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 import scipy.io
 import tifffile
 
-from atomtools.tomo import io as tio
-from atomtools.tomo.io import TiltSeries, check_angles, read_tilt_series, write_tilt_series
+from atomtools.readers import TILT_SUFFIXES, TiltSeries, check_angles, read_tilt_series, write_tilt_series
 
 from .conftest import SHARED_MIRROR
 
@@ -181,6 +180,11 @@ def test_multipage_tiff(tmp_path):
     series = read_tilt_series(imagej, angles=[-45, -20, 0, 20, 45])
     np.testing.assert_array_equal(series.data, data)
     assert series.sampling == pytest.approx(5.0)  # 0.5 nm
+    micron = tmp_path / "micron.tif"  # ImageJ's escaped micro sign: the frame readers' unit table
+    tifffile.imwrite(
+        micron, data, imagej=True, resolution=(2000.0, 2000.0), metadata={"unit": "\\u00B5m", "axes": "ZYX"}
+    )
+    assert read_tilt_series(micron, angles=[-45, -20, 0, 20, 45]).sampling == pytest.approx(5.0)  # 0.5 nm
 
     rgb = tmp_path / "rgb.tif"
     tifffile.imwrite(rgb, np.zeros((4, 6, 3), np.uint8), photometric="rgb")
@@ -273,4 +277,4 @@ def test_reader_errors(tmp_path):
     np.save(path, np.array([{"a": 1}] * 3, dtype=object))
     with pytest.raises(ValueError, match="allow_pickle"):
         read_tilt_series(path, angles=[-1, 0, 1])
-    assert set(tio.SUFFIXES) >= {".mat", ".mrc", ".ali", ".st", ".tif", ".tiff", ".npy"}
+    assert set(TILT_SUFFIXES) >= {".mat", ".mrc", ".ali", ".st", ".tif", ".tiff", ".npy"}

@@ -9,10 +9,12 @@
 - :mod:`baseline`: the classical method, peaks and calibrated integrated intensities;
 - :mod:`reconstruct`: a 3D atomic model from a column table;
 - :mod:`evaluation`: network and baseline scored alike against dose;
-- :mod:`series`: in-situ movies: drift, tracks of columns, count timelines and events.
+- :mod:`series`: in-situ movies, :func:`~series.run_series` on :mod:`drift` (drift and
+  pooling), :mod:`tracks` (tracks of columns, count timelines) and :mod:`events` (events
+  and their scores).
 """
 
-from . import baseline, counter_task, counting, evaluation, reconstruct, retrieval, series, task
+from . import baseline, counter_task, counting, drift, evaluation, events, reconstruct, retrieval, series, task, tracks
 from .retrieval import *  # noqa: F403 - each module's public names, as its __all__ lists them
 from .task import *  # noqa: F403 - each module's public names, as its __all__ lists them
 
@@ -22,7 +24,10 @@ __all__ = [
     "baseline",
     "counter_task",
     "counting",
+    "drift",
     "evaluation",
+    "events",
     "reconstruct",
     "series",
+    "tracks",
 ]

@@ -4,12 +4,12 @@ Parallel-beam 2D operators and their conventions (:mod:`.operators`), classical
 reconstructions (:mod:`.classical`: FBP, SART, SIRT, TV), phantoms (:mod:`.phantoms`),
 sinograms with a missing wedge (:mod:`.sinograms`), the two GANs' training
 (:mod:`.task`), :func:`reconstruct` and :func:`reconstruct_volume`
-(:mod:`.reconstruct`), tilt-series files (:mod:`.io`) and the evaluation
-(:mod:`.evaluation`).
+(:mod:`.reconstruct`), tilt-series files (read by :mod:`atomtools.readers`, re-exported
+here) and the evaluation (:mod:`.evaluation`).
 """
 
+from ..readers import TiltSeries, read_tilt_series, write_tilt_series
 from .classical import check_sinogram, fbp, sart, sirt, tv
-from .io import TiltSeries, read_tilt_series, write_tilt_series
 from .operators import Projector, full_angles, wedge_angles
 from .phantoms import KINDS, TRAINING_KINDS, phantom
 from .reconstruct import METHODS, reconstruct, reconstruct_volume

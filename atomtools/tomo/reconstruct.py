@@ -209,7 +209,7 @@ def reconstruct_volume(
     ----------
     tilt_series : array_like
         ``(n_angles, n_slices, n_detector)`` (tilt, y, x): ``tilt_series[:, j, :]`` is the
-        sinogram of slice ``j`` (:class:`atomtools.tomo.io.TiltSeries` ``.data``). A
+        sinogram of slice ``j`` (:class:`atomtools.readers.TiltSeries` ``.data``). A
         memory-mapped array is read a batch at a time.
     angles : array_like
         [deg], one per tilt.
