@@ -255,7 +255,7 @@ def test_dark_contrast_is_the_inverted_frame(tiny):
 
 def test_real_abf_with_dark_contrast_finds_the_adf_atoms(shipped):
     """atomap's ADF/ABF pair, acquired together (real data, 9.33 pm/px): the ADF atoms are dark in the ABF."""
-    from atomtools import io
+    from atomtools import readers
 
     atomap = pytest.importorskip("atomap")
     from pathlib import Path
@@ -263,8 +263,8 @@ def test_real_abf_with_dark_contrast_finds_the_adf_atoms(shipped):
     folder = Path(atomap.__file__).parent / "tests" / "datasets"
     if not (folder / "test_ADF_cropped.hdf5").exists():
         pytest.skip("atomap's test datasets are not installed")
-    adf = io.read_frames(folder / "test_ADF_cropped.hdf5", units="nm")  # the file's scale has no unit: nm
-    abf = io.read_frames(folder / "test_ABF_cropped.hdf5", units="nm")
+    adf = readers.read_frames(folder / "test_ADF_cropped.hdf5", units="nm")  # the file's scale has no unit: nm
+    abf = readers.read_frames(folder / "test_ABF_cropped.hdf5", units="nm")
     s = adf.sampling
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -348,3 +348,46 @@ def test_refining_a_dark_frame_keeps_the_intensities_of_its_denoised_map(shipped
     # positions move by a fraction of a pixel; intensities stay those of the map (dark atoms: below 1000)
     assert np.abs(refined[["x", "y"]].to_numpy() - by_mask[["x", "y"]].to_numpy()).max() < 1.5
     np.testing.assert_allclose(refined.intensity, by_mask.intensity, rtol=0.05)
+
+
+def test_a_gaussian_fit_places_noisy_columns_better_than_its_start_and_states_its_noise():
+    from atomtools.localize.fitting import fit_gaussians
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:96, 0:96]
+    true = np.array(
+        [
+            [20.0 + 16 * i + rng.uniform(-0.5, 0.5), 20.0 + 16 * j + rng.uniform(-0.5, 0.5)]
+            for i in range(4)
+            for j in range(4)
+        ]
+    )  # (x, y)
+    clean = 2.0 + sum(40 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.6**2)) for x, y in true)
+    start = true + rng.normal(0, 0.4, true.shape)
+    errors, sigmas = [], []
+    for _ in range(20):
+        noisy = rng.poisson(clean).astype(float)
+        out = fit_gaussians(noisy, start, radius=6)
+        assert out["ok"].all()
+        errors.append(out["xy"] - true)
+        sigmas.append(out["sigma"])
+    rms = np.sqrt(np.mean(np.square(errors)))
+    assert rms < 0.15 < np.sqrt(np.mean((start - true) ** 2))
+    assert 0.4 < np.mean(sigmas) / rms < 1.0  # a lower bound: the unweighted fit's covariance on Poisson counts
+    # nothing to fit: the start stays and the fit says it failed
+    flat = fit_gaussians(np.full((32, 32), 5.0), np.array([[16.0, 16.0]]), radius=4)
+    assert not flat["ok"][0] and np.isinf(flat["sigma"][0])
+    np.testing.assert_allclose(flat["xy"], [[16.0, 16.0]])
+    with pytest.raises(ValueError, match="radius must be"):
+        fit_gaussians(clean, start, radius=float("inf"))
+
+
+def test_find_atoms_refined_by_a_fit_moves_atoms_by_a_fraction_of_a_pixel(shipped):
+    item = lib.library_item(1, replace(HELD_OUT, sampling=(0.1, 0.1), stem_dose=(1e6, 1e6)), 15)
+    by_mask = find_atoms(item["noisy"][0], sampling=0.1, model=shipped)
+    fitted = find_atoms(item["noisy"][0], sampling=0.1, model=shipped, refine="fit")
+    assert len(fitted) == len(by_mask) > 20
+    moved = np.hypot(*(fitted[["x", "y"]].to_numpy() - by_mask[["x", "y"]].to_numpy()).T)
+    assert 0 < moved.max() <= 0.3 / 0.1 + 1e-9  # never further than 0.3 Å from the detection
+    assert np.median(moved) < 0.5
+    np.testing.assert_allclose(fitted.x_A, fitted.x * 0.1)
