@@ -81,6 +81,38 @@ class SegmenterConfig(Record):
     seed: int = 0
     flatten: bool = True
 
+    @classmethod
+    def for_library(cls, *, size: int, n_images: int, steps: int, **fields) -> SegmenterConfig:
+        """A config for a library of ``n_images`` frames of ``size`` px: the rules that follow from them.
+
+        Crops of 128 px (the frame where smaller), a fifth of the library held out for
+        validation (at most 32 frames), four validations along the run.
+
+        Parameters
+        ----------
+        size : int
+            Side of the library's frames [px].
+        n_images : int
+            Frames in the library.
+        steps : int
+            Optimizer steps.
+        **fields
+            Any other field.
+
+        Examples
+        --------
+        >>> c = SegmenterConfig.for_library(size=64, n_images=240, steps=300)
+        >>> c.crop, c.validation, c.validate_every
+        (64, 32, 75)
+        """
+        return cls(
+            steps=int(steps),
+            crop=min(128, int(size)),
+            validation=max(1, min(32, int(n_images) // 5)),
+            validate_every=max(1, int(steps) // 4),
+            **fields,
+        )
+
     def __post_init__(self):
         if self.crop % 2**self.depth:
             raise ValueError(f"SegmenterConfig.crop {self.crop} must be a multiple of 2**depth = {2**self.depth}")

@@ -111,6 +111,24 @@ class GanConfig(Record):
     validation: int = 16
     checkpoint_every: float = 120.0
 
+    @classmethod
+    def for_steps(cls, steps: int, **fields) -> GanConfig:
+        """A config for a run of ``steps`` steps, validated five times along it (every fifth of the steps).
+
+        Parameters
+        ----------
+        steps : int
+            Optimizer steps.
+        **fields
+            Any other field.
+
+        Examples
+        --------
+        >>> GanConfig.for_steps(40, seed=3).validate_every
+        8
+        """
+        return cls(steps=int(steps), validate_every=max(1, int(steps) // 5), **fields)
+
 
 def sample(config: GanConfig, step: int, index: int) -> dict:
     """Sample ``index`` of step ``step``: phantom, clean and noisy sinograms, mask.
