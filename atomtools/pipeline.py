@@ -297,7 +297,8 @@ def run(
         Run just these notebooks (by name, e.g. ``04_evaluate``).
     in_place : bool
         Also write the executed, scrubbed notebooks back over ``notebooks/`` (the
-        committed outputs readers see).
+        committed outputs readers see) and, after a whole quick run, the README's block
+        of run numbers (:func:`readme_numbers`).
     progress : bool
         Echo the progress lines of the notebooks' long cells (simulation, training,
         evaluation) to the terminal while they run.
@@ -356,6 +357,9 @@ def run(
                     progress_bar=False,
                     log_output=False,
                     stderr_file=_Echo(step.name) if progress else None,
+                    # the kernel process's own log (a TCP-transport notice at every start, a
+                    # KeyboardInterrupt at shutdown) says nothing about the run: keep it quiet
+                    extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
                 )
             except PapermillExecutionError as exc:
                 raise PipelineError(
@@ -383,6 +387,9 @@ def run(
                 os.environ[key] = value
         write_json(metrics_path, metrics)
         _write_summary(root, profile, metrics)
+    if in_place and profile == "quick" and only is None and all(step.name in metrics for step in steps):
+        readme = repository_root() / "README.md"
+        write_text(readme, readme_numbers(readme.read_text(encoding="utf-8"), metrics, profile=profile))
     return metrics
 
 
@@ -390,14 +397,24 @@ def _format(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _write_summary(root: Path, profile: str, metrics: dict) -> None:
-    """``summary.md``: per notebook its runtime and the results it names as its headline."""
-    lines = [
-        f"# atomtools results, profile `{profile}`",
-        "",
-        "| notebook | runtime | headline results |",
-        "|---|---|---|",
-    ]
+def headline_table(metrics: dict, profile: str) -> str:
+    """Markdown: per notebook its runtime and the results it names as its headline, and the revision.
+
+    Parameters
+    ----------
+    metrics : dict
+        ``metrics.json`` of a run (notebook name -> its metrics).
+    profile : str
+        The run's profile.
+
+    Examples
+    --------
+    >>> print(headline_table({"01_simulate": {"runtime_s": 60.0, "headline": {"images": 8}}}, "smoke"))
+    | notebook | runtime | headline results |
+    |---|---|---|
+    | 01_simulate | 1.0 min | images: 8 |
+    """
+    lines = ["| notebook | runtime | headline results |", "|---|---|---|"]
     for name in registry.names():
         if name in metrics:
             m = metrics[name]
@@ -410,5 +427,43 @@ def _write_summary(root: Path, profile: str, metrics: dict) -> None:
             f"Revision `{prov.get('revision')}`, profile `{profile}`; seeds and the sha256 of every "
             "input are in `metrics.json`.",
         ]
+    return "\n".join(lines)
+
+
+#: The README's block of numbers from the last quick run, between these two lines.
+README_MARKERS = (
+    "<!-- quick-run numbers: generated from results/quick/metrics.json -->",
+    "<!-- end of quick-run numbers -->",
+)
+
+
+def readme_numbers(readme: str, metrics: dict, *, profile: str = "quick") -> str:
+    """``readme`` with its block of run numbers (between :data:`README_MARKERS`) made from ``metrics``.
+
+    Parameters
+    ----------
+    readme : str
+        The README's text; it must hold both markers.
+    metrics : dict
+        ``metrics.json`` of the run.
+    profile : str
+        The run's profile.
+
+    Raises
+    ------
+    ValueError
+        If the README lacks a marker.
+    """
+    start, end = README_MARKERS
+    if start not in readme or end not in readme:
+        raise ValueError(f"the README has no block of run numbers: add the lines {start!r} and {end!r}")
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{headline_table(metrics, profile)}\n{end}{tail}"
+
+
+def _write_summary(root: Path, profile: str, metrics: dict) -> None:
+    """``summary.md``: per notebook its runtime and the results it names as its headline."""
+    lines = [f"# atomtools results, profile `{profile}`", "", headline_table(metrics, profile)]
     lines += ["", "Figures: `figures/`; every number: `metrics.json`; executed notebooks: `notebooks/`.", ""]
     write_text(root / "summary.md", "\n".join(lines))

@@ -31,3 +31,37 @@ def test_every_notebook_is_in_the_notebook_table():
     table = README.split("<!-- notebook-table:start -->", 1)[1].split("<!-- notebook-table:end -->", 1)[0]
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
         assert f"`{path.stem}`" in table
+
+
+def test_the_readme_numbers_are_those_of_the_committed_quick_run():
+    import json
+
+    import pytest
+
+    from atomtools import pipeline
+
+    path = REPO / "results" / "quick" / "metrics.json"
+    if not path.exists():
+        pytest.skip("results/quick/metrics.json is not committed here: `make reproduce` writes it")
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    expected = pipeline.readme_numbers(README, metrics, profile="quick")
+    assert README == expected, (
+        "the README's run numbers differ from results/quick/metrics.json: `python -m atomtools reproduce --in-place` "
+        "rewrites both"
+    )
+
+
+def test_the_readme_numbers_block_is_rewritten_between_its_markers_only():
+    import pytest
+
+    from atomtools import pipeline
+
+    start, end = pipeline.README_MARKERS
+    text = f"before\n{start}\nold\n{end}\nafter\n"
+    metrics = {"01_simulate": {"runtime_s": 30.0, "headline": {"images": 4}}}
+    out = pipeline.readme_numbers(text, metrics)
+    assert out.startswith(f"before\n{start}\n| notebook |") and out.endswith(f"{end}\nafter\n")
+    assert "| 01_simulate | 0.5 min | images: 4 |" in out and "old" not in out
+    assert pipeline.readme_numbers(out, metrics) == out  # stable
+    with pytest.raises(ValueError, match="no block of run numbers"):
+        pipeline.readme_numbers("no markers", metrics)
