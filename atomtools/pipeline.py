@@ -40,6 +40,9 @@ __all__ = [
     "source_hash",
     "stamp",
     "run",
+    "headline_table",
+    "README_MARKERS",
+    "readme_numbers",
 ]
 
 

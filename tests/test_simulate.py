@@ -115,7 +115,7 @@ def test_dataset_is_deterministic_and_resumes_after_a_kill(tmp_path, monkeypatch
         simulate.make_dataset(
             tmp_path / "killed.zarr", config, n_structures=3, seed=11, scheduler="synchronous", progress=False
         )
-    with pytest.raises(ValueError, match="unfinished dataset"):
+    with pytest.raises(datasets.UnfinishedDatasetError, match="unfinished dataset"):
         store.open_dataset(tmp_path / "killed.zarr")
     monkeypatch.setattr(datasets, "write_structure", real_write)
 

@@ -136,7 +136,7 @@ def test_carbon_support_is_below_and_outside_the_columns():
 
 
 def test_model_that_does_not_fit_raises_with_the_numbers():
-    with pytest.raises(ValueError, match="does not fit a 20.0 x 20.0 Å field"):
+    with pytest.raises(st.DoesNotFitError, match="does not fit a 20.0 x 20.0 Å field"):
         st.build(st.ParticleSpec(size=30.0), extent=(20.0, 20.0))
 
 

@@ -36,6 +36,7 @@ from .lattice import (
 from .materials import CEO2, Material, material
 
 __all__ = [
+    "DoesNotFitError",
     "SURFACE_PROFILES",
     "ParticleSpec",
     "ParticleRanges",
@@ -54,6 +55,11 @@ __all__ = [
     "column_geometry",
     "reflections",
 ]
+
+
+class DoesNotFitError(ValueError):
+    """A particle model larger than the field of view it was to be placed in."""
+
 
 SURFACE_PROFILES = ("particle", "flat", "stepped", "sawtooth", "wedge")
 
@@ -620,13 +626,13 @@ def place_in_cell(
     Raises
     ------
     ValueError
-        If the model does not fit laterally.
+        (:class:`DoesNotFitError`) If the model does not fit laterally.
     """
     out = atoms.copy()
     xy = out.positions[:, :2] + np.asarray(shift, float) + np.asarray(extent, float) / 2
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     if np.any(lo < margin) or np.any(hi > np.asarray(extent) - margin):
-        raise ValueError(
+        raise DoesNotFitError(
             f"the model spans x {lo[0]:.1f}..{hi[0]:.1f} Å, y {lo[1]:.1f}..{hi[1]:.1f} Å and does not fit "
             f"a {extent[0]:.1f} x {extent[1]:.1f} Å field with a {margin} Å margin: use a smaller "
             "size or a larger field"

@@ -256,7 +256,7 @@ def training_set(
         The finished dataset.
     """
     from ..simulation import make_dataset
-    from ..storage import open_dataset
+    from ..storage import UnfinishedDatasetError, open_dataset
 
     config, n_structures, scheduler = simulation_setup(profile, material=material, zone_axis=zone_axis)
     try:
@@ -272,8 +272,7 @@ def training_set(
         return ds
     except FileNotFoundError:
         pass  # not made yet
-    except ValueError as exc:
-        if "unfinished" not in str(exc):
-            raise  # something else lies there: say so, never overwrite it
+    except UnfinishedDatasetError:
+        pass  # interrupted: make_dataset resumes it (anything else that lies there raises: never overwritten)
     make_dataset(path, config, n_structures=n_structures, seed=seed, scheduler=scheduler, progress=progress)
     return open_dataset(path)

@@ -19,7 +19,7 @@ import numpy as np
 from ..core import labels as _labels
 from ..core import tables
 from ..core.imaging import Optics, fft_friendly_size, poisson_noise, snr, validate_sampling
-from ..core.structures import ParticleRanges, ParticleSpec, _pair, build
+from ..core.structures import DoesNotFitError, ParticleRanges, ParticleSpec, _pair, build
 from ..storage import datasets as _store
 from .engine import exit_waves, images_from_exit_waves
 from .scale import fill_store
@@ -258,9 +258,7 @@ def fitted_build(spec: ParticleSpec, extent):
     for _ in range(20):
         try:
             return spec, build(spec, extent=extent)
-        except ValueError as exc:
-            if "does not fit" not in str(exc):
-                raise
+        except DoesNotFitError:
             spec = replace(spec, size=round(spec.size * 0.9, 6))
     raise ValueError(f"no particle of profile {spec.profile!r} fits a {extent} Å field")
 

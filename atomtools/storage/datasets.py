@@ -42,6 +42,7 @@ import zarr
 from ..core import tables
 
 __all__ = [
+    "UnfinishedDatasetError",
     "Layout",
     "HRTEM",
     "INDEPENDENT",
@@ -54,6 +55,10 @@ __all__ = [
     "Dataset",
     "open_dataset",
 ]
+
+
+class UnfinishedDatasetError(ValueError):
+    """A dataset store whose simulation was interrupted: run it again with the same parameters to complete it."""
 
 
 @dataclass(frozen=True)
@@ -416,8 +421,10 @@ def open_dataset(path: str | Path) -> Dataset:
     FileNotFoundError
         If there is nothing at ``path``.
     ValueError
-        If ``path`` is no atomtools dataset, or an unfinished one (re-run the
-        simulation with the same parameters to complete it).
+        If ``path`` is no atomtools dataset.
+    UnfinishedDatasetError
+        If it is an unfinished one (re-run the simulation with the same parameters to
+        complete it); a ValueError too.
     """
     path = Path(path)
     if not path.exists():
@@ -434,7 +441,7 @@ def open_dataset(path: str | Path) -> Dataset:
             f"one of {sorted(LAYOUTS)})"
         )
     if not group.attrs.get("complete"):
-        raise ValueError(
+        raise UnfinishedDatasetError(
             f"{path} is an unfinished dataset: run the simulation again with the same parameters to complete it"
         )
     return Dataset(path=path, group=group)
