@@ -397,6 +397,23 @@ def test_run_series_pools_frames(fake_network):
         series.run_series(frames, model="stub")
 
 
+def test_reading_ahead_in_a_thread_changes_nothing_and_hands_errors_on(fake_network):
+    frames, _ = _column_movie()
+    ahead = series.run_series(frames, sampling=SAMPLING, model="stub", pool=2, progress=False, read_ahead=3)
+    in_turn = series.run_series(frames, sampling=SAMPLING, model="stub", pool=2, progress=False, read_ahead=0)
+    pd.testing.assert_frame_equal(ahead["columns"], in_turn["columns"])
+    pd.testing.assert_frame_equal(ahead["events"], in_turn["events"])
+    np.testing.assert_array_equal(ahead["drift"], in_turn["drift"])
+
+    def broken():
+        yield frames[0]
+        yield frames[1]
+        raise OSError("frame 2 unreadable")
+
+    with pytest.raises(OSError, match="frame 2 unreadable"):
+        series.run_series(broken(), sampling=SAMPLING, model="stub", progress=False, read_ahead=2)
+
+
 def test_run_series_drives_the_real_retrieval_with_a_tiny_network():
     """The real :func:`retrieve` (an untrained network: any columns) takes the pooled frames and gives its table."""
     torch = pytest.importorskip("torch")

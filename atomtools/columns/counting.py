@@ -361,7 +361,8 @@ def count_probabilities(
     counter : Counter
         The network.
     conditions : numpy.ndarray, optional
-        From :func:`condition_vector`; default nothing known.
+        From :func:`condition_vector`: one (C,) for every column, or (N, C), one per
+        column; default nothing known.
     batch : int
         Patches per forward pass.
 
@@ -376,10 +377,21 @@ def count_probabilities(
         return np.zeros((0, cfg.n_classes), np.float32)
     cond = condition_vector() if conditions is None else np.asarray(conditions, np.float32)
     patches = column_patches(frame, rows, cols, sampling=sampling, patch=cfg.patch, patch_sampling=cfg.sampling)
-    x = torch.from_numpy(patches)[:, None].contiguous(memory_format=torch.channels_last)
-    c = torch.from_numpy(np.repeat(cond[None], n, axis=0))
+    if cond.ndim == 1:
+        cond = np.repeat(cond[None], n, axis=0)
+    if cond.shape[0] != n:
+        raise ValueError(f"conditions: one vector, or one per column ({n}), got shape {cond.shape}")
+    return _forward(counter, patches, cond, batch=batch)
+
+
+def _forward(counter: Counter, patches: np.ndarray, conditions: np.ndarray, *, batch: int = 4096) -> np.ndarray:
+    """The counter's calibrated probabilities of (N, P, P) patches under (N, C) conditions."""
+    x = torch.from_numpy(np.ascontiguousarray(patches, np.float32))[:, None].contiguous(
+        memory_format=torch.channels_last
+    )
+    c = torch.from_numpy(np.ascontiguousarray(conditions, np.float32))
     with torch.inference_mode():
-        logits = torch.cat([counter.model(x[k : k + batch], c[k : k + batch]) for k in range(0, n, batch)])
+        logits = torch.cat([counter.model(x[k : k + batch], c[k : k + batch]) for k in range(0, len(x), batch)])
         return torch.softmax(logits / counter.temperature, dim=1).numpy().astype(np.float32)
 
 
@@ -587,7 +599,7 @@ def marginal_probabilities(
     counter: Counter,
     weights: np.ndarray,
     optics: Optics | dict | None = None,
-    tilt: float | None = None,
+    tilt=None,
     min_weight: float = 1e-3,
     name: str = "defocus",
 ) -> np.ndarray:
@@ -595,7 +607,8 @@ def marginal_probabilities(
 
     ``p(count) = sum_b w_b p(count | defocus_b)`` over the bins (:data:`ESTIMATED`)
     whose weight is at least ``min_weight`` (renormalized): what the counter says when
-    the condition is known as well as the frame tells it.
+    the condition is known as well as the frame tells it. The patches are cut once and
+    every bin goes through the network in one pass.
 
     Parameters
     ----------
@@ -605,8 +618,9 @@ def marginal_probabilities(
         Posterior over the bins (:func:`estimate_condition`).
     optics : Optics or dict, optional
         What else is known (a value of the condition in it is replaced).
-    tilt : float, optional
-        Known mistilt [degrees] (replaced where ``name="tilt"``).
+    tilt : float or array-like, optional
+        Known mistilt [degrees]: one for every column, or (N,) one per column (NaN:
+        unknown); replaced where ``name="tilt"``.
     min_weight : float
         Bins below this weight are skipped.
     name : {"defocus", "tilt"}
@@ -617,14 +631,25 @@ def marginal_probabilities(
     w = np.asarray(weights, float)
     keep = np.flatnonzero(w >= min(min_weight, w.max()))
     w = w[keep] / w[keep].sum()
+    cfg = counter.config
+    n = len(np.atleast_1d(rows))
+    if not n:
+        return np.zeros((0, cfg.n_classes), np.float32)
     given = _given(optics)
-    out = 0.0
-    for b, wb in zip(keep, w):
+    tilts = np.broadcast_to(np.asarray(np.nan if tilt is None else tilt, float), (n,))
+    keys = np.where(np.isnan(tilts), -1.0, tilts)  # -1: unknown
+    per_tilt = {k: condition_vector(given, tilt=None if k < 0 else float(k)) for k in np.unique(keys)}
+    column = list(CONDITIONS).index(name)
+    conditions = []
+    for b in keep:  # (bins, N, C): each column's own conditions with the bin's value of the condition
         value = ESTIMATED[name][b]
-        cond = (
-            condition_vector(given, tilt=value)
-            if name == "tilt"
-            else condition_vector({**given, name: value}, tilt=tilt)
-        )
-        out = out + wb * count_probabilities(frame, rows, cols, sampling=sampling, counter=counter, conditions=cond)
-    return np.asarray(out, np.float32)
+        if name == "tilt":
+            rows_b = np.repeat(condition_vector(given, tilt=value)[None], n, axis=0)
+        else:
+            rows_b = np.stack([per_tilt[k] for k in keys])
+            rows_b[:, column] = value / CONDITIONS[name]
+            rows_b[:, len(CONDITIONS) + column] = 1.0
+        conditions.append(rows_b)
+    patches = column_patches(frame, rows, cols, sampling=sampling, patch=cfg.patch, patch_sampling=cfg.sampling)
+    prob = _forward(counter, np.tile(patches, (len(keep), 1, 1)), np.concatenate(conditions))
+    return np.asarray(np.einsum("b,bnk->nk", w, prob.reshape(len(keep), n, -1)), np.float32)

@@ -215,29 +215,24 @@ def recount(
         info["defocus"] = _counting.estimate_defocus(
             frame, rows, cols, sampling=sampling, estimator=defocus_estimator, optics=optics, tilt=tilt
         )
-    for value in np.unique(tilts):  # one pass of the counter per mistilt (NaN: unknown, the whole frame)
-        members = np.isnan(tilts) if np.isnan(value) else tilts == value
-        t = None if np.isnan(value) else float(value)
-        if info["defocus"] is not None:
-            prob[members] = _counting.marginal_probabilities(
-                frame,
-                rows[members],
-                cols[members],
-                sampling=sampling,
-                counter=counter,
-                weights=info["defocus"]["weights"],
-                optics=optics,
-                tilt=t,
-            )
-        else:
-            prob[members] = _counting.count_probabilities(
-                frame,
-                rows[members],
-                cols[members],
-                sampling=sampling,
-                counter=counter,
-                conditions=_counting.condition_vector(optics, tilt=t),
-            )
+    if info["defocus"] is not None:  # every mistilt and defocus bin in one pass of the counter
+        prob[:] = _counting.marginal_probabilities(
+            frame,
+            rows,
+            cols,
+            sampling=sampling,
+            counter=counter,
+            weights=info["defocus"]["weights"],
+            optics=optics,
+            tilt=tilts,
+        )
+    else:
+        keys = np.where(np.isnan(tilts), -1.0, tilts)  # -1: unknown
+        told = {k: _counting.condition_vector(optics, tilt=None if k < 0 else float(k)) for k in np.unique(keys)}
+        conditions = np.stack([told[k] for k in keys])
+        prob[:] = _counting.count_probabilities(
+            frame, rows, cols, sampling=sampling, counter=counter, conditions=conditions
+        )
     model_count = np.full(len(principal), -1)
     departure = np.full(len(principal), np.nan)  # the prior's departure mass chosen per particle
     asymmetry = np.full(len(principal), np.nan)  # atom steps of the fitted facets from the symmetric shape

@@ -74,6 +74,50 @@ __all__ = [
 # --------------------------------------------------------------------------- the workflow
 
 
+def _read_ahead(items, depth: int):
+    """``items`` produced by a background thread, up to ``depth`` ahead of the consumer.
+
+    Reading a frame and measuring its drift (file I/O, FFTs: the GIL is released in
+    most of it) overlap the retrieval of the frame before. An exception in the thread
+    is raised in the consumer; a consumer that stops early stops the thread.
+    """
+    import queue
+    import threading
+
+    done = object()
+    box: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            box.put(exc)
+
+    worker = threading.Thread(target=produce, name="atomtools-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
 def run_series(
     frames,
     *,
@@ -86,6 +130,7 @@ def run_series(
     drift_options: dict | None = None,
     link_options: dict | None = None,
     event_options: dict | None = None,
+    read_ahead: int = 2,
     **retrieve_options,
 ) -> dict:
     """The in-situ workflow on a movie: drift, columns per frame, tracks and events, one frame at a time.
@@ -122,6 +167,9 @@ def run_series(
         Options of :func:`link_columns` (``search_range``, ``memory``).
     event_options : dict, optional
         Options of :func:`detect_events` (``min_confidence``, ``persistence``, ...).
+    read_ahead : int
+        Frames read, drift-measured and pooled ahead in a background thread while the
+        frame before is retrieved (the same results as 0, which does it all in turn).
     **retrieve_options
         Passed to :func:`~atomtools.columns.retrieval.retrieve` (``resample``,
         ``threshold``, ``tile``, ...).
@@ -173,7 +221,10 @@ def run_series(
     bar = progress_bar(total=n_total, desc="series", unit="frame", disable=not progress)
     parts, pooled_times = [], []
     with bar:
-        for k, pooled in enumerate(_pool(recorded(stream), pool, times, False)):
+        pooled_frames = _pool(recorded(stream), pool, times, False)
+        if read_ahead > 0:
+            pooled_frames = _read_ahead(pooled_frames, read_ahead)
+        for k, pooled in enumerate(pooled_frames):
             table, _ = retrieve(pooled.image, sampling=sampling, model=model, **retrieve_options)
             table = pd.DataFrame(table)
             dy, dx = (float(v) for v in pooled.drift)
