@@ -2,7 +2,7 @@
 
 Read (a multi-frame TIFF on disk, lazily), drift, retrieval, linking and events
 (:func:`atomtools.columns.series.run_series`), for two movie lengths in separate
-processes, each with the frames read ahead in a thread (the default) and read in turn:
+processes, each with the frames read ahead in a thread (read_ahead=2) and read in turn (the default):
 frames per second beside the source work's 7.5 frames/s, and the peak
 resident memory of each, which should not grow with the movie's length (frames are read
 and processed one at a time). The frames are a simulated 256 x 256 in-situ series

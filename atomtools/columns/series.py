@@ -130,7 +130,7 @@ def run_series(
     drift_options: dict | None = None,
     link_options: dict | None = None,
     event_options: dict | None = None,
-    read_ahead: int = 2,
+    read_ahead: int = 0,
     **retrieve_options,
 ) -> dict:
     """The in-situ workflow on a movie: drift, columns per frame, tracks and events, one frame at a time.
@@ -170,6 +170,9 @@ def run_series(
     read_ahead : int
         Frames read, drift-measured and pooled ahead in a background thread while the
         frame before is retrieved (the same results as 0, which does it all in turn).
+        Off by default: on 2 cores the thread competes with the network's own threads
+        (``benchmarks/series.py``: 0.93x of in turn at 16 and 64 frames); for machines
+        with cores to spare.
     **retrieve_options
         Passed to :func:`~atomtools.columns.retrieval.retrieve` (``resample``,
         ``threshold``, ``tile``, ...).
