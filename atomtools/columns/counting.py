@@ -40,6 +40,7 @@ __all__ = [
     "PRETRAINED_TILT",
     "Counter",
     "condition_vector",
+    "column_conditions",
     "column_patches",
     "load_counter",
     "count_probabilities",
@@ -52,6 +53,7 @@ __all__ = [
     "pool_condition",
     "pool_defocus",
     "estimate_condition",
+    "condition_probabilities",
     "estimate_defocus",
     "marginal_probabilities",
 ]
@@ -182,6 +184,34 @@ def condition_vector(optics: Optics | dict | None = None, *, tilt: float | None 
             raise ValueError(f"optics[{name!r}] must be a finite number, got {given[name]!r}")
         values[k], known[k] = value / scale, 1.0
     return np.concatenate([values, known])
+
+
+def column_conditions(optics: Optics | dict | None, tilts) -> np.ndarray:
+    """One condition vector per column: the same optics, each column with its own mistilt.
+
+    Parameters
+    ----------
+    optics : Optics or dict, optional
+        What is known of the optics (:func:`condition_vector`).
+    tilts : array-like
+        (N,) each column's mistilt [degrees]; NaN where unknown.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, 12) float32, a :func:`condition_vector` per column (one per distinct mistilt, shared).
+
+    Examples
+    --------
+    >>> c = column_conditions({"defocus": -50.0}, [1.0, np.nan, 1.0])
+    >>> c[:, 5].tolist(), c[:, 11].tolist()  # the mistilt's scaled value and its known flag
+    ([1.0, 0.0, 1.0], [1.0, 0.0, 1.0])
+    """
+    tilts = np.asarray(tilts, float).reshape(-1)
+    keys = np.where(np.isnan(tilts), -1.0, tilts)  # -1: unknown
+    levels, which = np.unique(keys, return_inverse=True)
+    table = np.stack([condition_vector(optics, tilt=None if k < 0 else float(k)) for k in levels])
+    return table[which.reshape(-1)]
 
 
 def column_patches(frame: np.ndarray, rows, cols, *, sampling: float, patch: int, patch_sampling: float) -> np.ndarray:
@@ -537,12 +567,39 @@ def estimate_condition(
     dict
         As :func:`pool_condition`, with ``name``.
     """
+    prob = condition_probabilities(frame, rows, cols, sampling=sampling, estimator=estimator, optics=optics, tilt=tilt)
+    name = estimator.target
+    return {**pool_condition(prob, name=name, pooling=estimator.pooling), "name": name}
+
+
+def condition_probabilities(
+    frame: np.ndarray,
+    rows,
+    cols,
+    *,
+    sampling: float,
+    estimator: Counter,
+    optics: Optics | dict | None = None,
+    tilt: float | None = None,
+) -> np.ndarray:
+    """Each column's probabilities over the bins of the condition ``estimator`` reads (before pooling).
+
+    Parameters
+    ----------
+    frame, rows, cols, sampling, estimator, optics, tilt
+        As :func:`estimate_condition`.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, bins) float32, to pool over a frame or a particle (:func:`pool_condition`).
+    """
     name = estimator.target
     if name not in ESTIMATED:
         raise ValueError(f"estimator: a defocus or mistilt estimator is needed, this network reads {name!r}")
     given = _given(optics)
     given.pop(name, None)
-    prob = count_probabilities(
+    return count_probabilities(
         frame,
         rows,
         cols,
@@ -550,7 +607,6 @@ def estimate_condition(
         counter=estimator,
         conditions=condition_vector(given, tilt=None if name == "tilt" else tilt),
     )
-    return {**pool_condition(prob, name=name, pooling=estimator.pooling), "name": name}
 
 
 def estimate_defocus(
@@ -637,19 +693,12 @@ def marginal_probabilities(
         return np.zeros((0, cfg.n_classes), np.float32)
     given = _given(optics)
     tilts = np.broadcast_to(np.asarray(np.nan if tilt is None else tilt, float), (n,))
-    keys = np.where(np.isnan(tilts), -1.0, tilts)  # -1: unknown
-    per_tilt = {k: condition_vector(given, tilt=None if k < 0 else float(k)) for k in np.unique(keys)}
-    column = list(CONDITIONS).index(name)
-    conditions = []
-    for b in keep:  # (bins, N, C): each column's own conditions with the bin's value of the condition
-        value = ESTIMATED[name][b]
-        if name == "tilt":
-            rows_b = np.repeat(condition_vector(given, tilt=value)[None], n, axis=0)
-        else:
-            rows_b = np.stack([per_tilt[k] for k in keys])
-            rows_b[:, column] = value / CONDITIONS[name]
-            rows_b[:, len(CONDITIONS) + column] = 1.0
-        conditions.append(rows_b)
+    conditions = [  # (bins, N, C): each column's own conditions with the bin's value of the condition
+        column_conditions(given, np.full(n, ESTIMATED[name][b]))
+        if name == "tilt"
+        else column_conditions({**given, name: ESTIMATED[name][b]}, tilts)
+        for b in keep
+    ]
     patches = column_patches(frame, rows, cols, sampling=sampling, patch=cfg.patch, patch_sampling=cfg.sampling)
     prob = _forward(counter, np.tile(patches, (len(keep), 1, 1)), np.concatenate(conditions))
     return np.asarray(np.einsum("b,bnk->nk", w, prob.reshape(len(keep), n, -1)), np.float32)

@@ -197,9 +197,8 @@ def recount(
     # the mistilt: given, or read per particle (a tilt is the particle's, the defocus the frame's)
     tilts = np.full(len(principal), np.nan if tilt is None else float(tilt))
     if tilt is None and tilt_estimator is not None:
-        given = {k: v for k, v in _counting._given(optics).items() if k != "tilt"}
-        per_column = _counting.count_probabilities(
-            frame, rows, cols, sampling=sampling, counter=tilt_estimator, conditions=_counting.condition_vector(given)
+        per_column = _counting.condition_probabilities(
+            frame, rows, cols, sampling=sampling, estimator=tilt_estimator, optics=optics
         )
         whole = _counting.pool_condition(per_column, name="tilt", pooling=tilt_estimator.pooling)
         spread = np.full(len(principal), whole["std"])
@@ -227,11 +226,8 @@ def recount(
             tilt=tilts,
         )
     else:
-        keys = np.where(np.isnan(tilts), -1.0, tilts)  # -1: unknown
-        told = {k: _counting.condition_vector(optics, tilt=None if k < 0 else float(k)) for k in np.unique(keys)}
-        conditions = np.stack([told[k] for k in keys])
         prob[:] = _counting.count_probabilities(
-            frame, rows, cols, sampling=sampling, counter=counter, conditions=conditions
+            frame, rows, cols, sampling=sampling, counter=counter, conditions=_counting.column_conditions(optics, tilts)
         )
     model_count = np.full(len(principal), -1)
     departure = np.full(len(principal), np.nan)  # the prior's departure mass chosen per particle
