@@ -1,18 +1,7 @@
-"""The notebook registry: the pipeline's order, sizes, handoffs and default paths in one table.
-
-Each notebook is one :class:`Notebook` entry of :data:`NOTEBOOKS`: its sizes at each
-profile (``smoke`` runs every notebook in seconds for tests and CI; ``quick``, the
-default, reproduces every figure on a 2-core CPU; ``paper`` is the source works'
-scale, for a GPU or a cluster), which of its parameters read an artifact of an
-earlier notebook and which write one (:data:`ARTIFACTS`: where each lives under
-``results/<profile>/``). The pipeline (:mod:`atomtools.pipeline`) hands the paths on
-from this table; a notebook run alone gets the same paths from :func:`paths`, so a
-reader's run and the pipeline's agree. Engines know no notebook names: a notebook
-turns its sizes into engine settings with :func:`split`, and the steps several
-notebooks share are one call each here (:func:`training_set`).
-
-Adding a notebook is one entry in :data:`NOTEBOOKS` (and its artifacts in
-:data:`ARTIFACTS`); see ``ARCHITECTURE.md``.
+"""The registry's table: each notebook's :class:`Notebook` entry in :data:`NOTEBOOKS`, its sizes
+at each profile (:func:`per_profile`), its artifacts (:data:`ARTIFACTS`), and the paths and
+weights a notebook run alone or in the pipeline resolves from them (see
+:mod:`atomtools.registry`).
 """
 
 from __future__ import annotations

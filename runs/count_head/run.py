@@ -127,42 +127,34 @@ def train() -> None:
 DEFOCUS_CONFIG = dict(TRAIN_CONFIG, steps=3000)
 
 
-def defocus() -> None:
-    """The defocus estimator: trained on the counter's patches, its pooling calibrated on held-out frames."""
+def _estimator(target: str, out: Path) -> None:
+    """An estimator of the frame's ``target`` (defocus or tilt): the counter's network and patches reading
+    its bins, then its pooling calibrated on held-out frames."""
     from atomtools.columns.counter_task import CounterTrainConfig, calibrate_pooling, train_counter
-    from atomtools.columns.counting import DEFOCUS_BINS
+    from atomtools.columns.counting import ESTIMATED
     from atomtools.models import CounterConfig
 
     data = patches()
     result = train_counter(
         data,
-        DEFOCUS,
-        model_config=CounterConfig(n_classes=len(DEFOCUS_BINS)),
+        out,
+        model_config=CounterConfig(n_classes=len(ESTIMATED[target])),
         config=CounterTrainConfig(**DEFOCUS_CONFIG),
-        target="defocus",
+        target=target,
         metadata={"material": "CeO2", "zone_axis": [1, 1, 0], "sampling": 0.16},
     )
     print(result)
-    print(calibrate_pooling(data, DEFOCUS, seed=DEFOCUS_CONFIG["seed"]))
+    print(calibrate_pooling(data, out, seed=DEFOCUS_CONFIG["seed"]))
+
+
+def defocus() -> None:
+    """The defocus estimator: trained on the counter's patches, its pooling calibrated on held-out frames."""
+    _estimator("defocus", DEFOCUS)
 
 
 def tilt() -> None:
     """The mistilt estimator: the same network and patches reading the mistilt class, its pooling calibrated."""
-    from atomtools.columns.counter_task import CounterTrainConfig, calibrate_pooling, train_counter
-    from atomtools.columns.counting import TILT_BINS
-    from atomtools.models import CounterConfig
-
-    data = patches()
-    result = train_counter(
-        data,
-        TILT,
-        model_config=CounterConfig(n_classes=len(TILT_BINS)),
-        config=CounterTrainConfig(**DEFOCUS_CONFIG),
-        target="tilt",
-        metadata={"material": "CeO2", "zone_axis": [1, 1, 0], "sampling": 0.16},
-    )
-    print(result)
-    print(calibrate_pooling(data, TILT, seed=DEFOCUS_CONFIG["seed"]))
+    _estimator("tilt", TILT)
 
 
 def calibrate(n_frames: int = 300) -> None:
