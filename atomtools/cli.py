@@ -9,7 +9,14 @@ __all__ = ["main", "build_parser", "parse_angles", "parse_optics"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m atomtools``."""
+    """The argument parser of ``python -m atomtools``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser, with one subcommand each for ``data``, ``reproduce``, ``simulate``, ``train-unet``,
+        ``columns``, ``atoms``, ``library`` and ``tomo``.
+    """
     from .registry import DEFAULT_PROFILE, PROFILES
 
     parser = argparse.ArgumentParser(
@@ -169,6 +176,11 @@ def parse_angles(text: str):
     text : str
         What the user typed.
 
+    Returns
+    -------
+    numpy.ndarray
+        The angles [degrees], float64, shape (n,).
+
     Examples
     --------
     >>> parse_angles("-70:70:35").tolist()
@@ -210,6 +222,12 @@ def parse_optics(text: str | None, **given) -> dict:
         ``"defocus=-50,Cs=-1e5"``.
     **given
         Single options (None: not given), which override the pairs.
+
+    Returns
+    -------
+    dict
+        Condition name (``defocus``, ``Cs``, ``C5``, ``focal_spread`` [Å], ``aperture`` [mrad]) to its
+        value as a float; names not given are absent.
 
     Examples
     --------
@@ -399,11 +417,11 @@ def _train(args) -> int:
         material=attrs["config"].get("material", {}).get("name"),
         heads=(int(attrs["n_classes"]),) * int(attrs["n_channels"]),
     )
-    result = train_unet(args.dataset, args.weights_out, model_config=model_config, config=config, init=init)
+    result = train_unet(args.dataset, args.weights_out, config, model_config=model_config, init=init)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 writes
         out = Path(args.weights_out)
         write_text(out.with_suffix(".md"), unet_card(out))
-        print(f"{out}: validation {result['validation']}, temperature {result['temperature']}")
+        print(f"{out}: validation {result.validation}, temperature {result.calibration['temperature']}")
     return 0
 
 
@@ -465,6 +483,12 @@ def main(argv: list[str] | None = None) -> int:
     ----------
     argv : list of str, optional
         Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 1 when ``reproduce`` fails or ``data verify`` finds a corrupt
+        file, 2 on a bad argument (unknown name, bad value, missing file).
     """
     args = build_parser().parse_args(argv)
     try:

@@ -74,7 +74,13 @@ class ManifestEntry:
 
 
 def manifest_path() -> Path:
-    """The manifest in use: ``ATOMTOOLS_MANIFEST`` or the repository's ``data_manifest.yml``."""
+    """The manifest in use: ``ATOMTOOLS_MANIFEST`` or the repository's ``data_manifest.yml``.
+
+    Returns
+    -------
+    Path
+        The manifest file (it may not exist).
+    """
     env = os.environ.get("ATOMTOOLS_MANIFEST")
     return Path(env) if env else Path(__file__).resolve().parent.parent / "data_manifest.yml"
 
@@ -86,6 +92,11 @@ def load_manifest(path: str | Path | None = None) -> dict[str, ManifestEntry]:
     ----------
     path : str or Path, optional
         The manifest (default :func:`manifest_path`).
+
+    Returns
+    -------
+    dict of str to ManifestEntry
+        Each entry by its name, in the manifest's order.
 
     Raises
     ------
@@ -151,6 +162,11 @@ def entry(name: str) -> ManifestEntry:
     ----------
     name : str
         Manifest name of the file.
+
+    Returns
+    -------
+    ManifestEntry
+        The entry.
     """
     entries = load_manifest()
     if name not in entries:
@@ -159,7 +175,13 @@ def entry(name: str) -> ManifestEntry:
 
 
 def cache_dir() -> Path:
-    """Where downloads are cached: ``ATOMTOOLS_DATA_DIR`` or pooch's OS cache for atomtools."""
+    """Where downloads are cached: ``ATOMTOOLS_DATA_DIR`` or pooch's OS cache for atomtools.
+
+    Returns
+    -------
+    Path
+        The cache folder (it may not exist yet).
+    """
     import pooch
 
     env = os.environ.get("ATOMTOOLS_DATA_DIR")
@@ -173,6 +195,11 @@ def sha256(path: str | Path) -> str:
     ----------
     path : str or Path
         The file.
+
+    Returns
+    -------
+    str
+        The 64 hex digits.
     """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -213,6 +240,11 @@ def fetch(name: str, *, progress: bool = False) -> Path:
         Manifest name of the file.
     progress : bool
         Show a download progress bar.
+
+    Returns
+    -------
+    Path
+        The verified local file: the shipped copy, or the one in :func:`cache_dir`.
 
     Raises
     ------
@@ -289,6 +321,12 @@ def markdown_table(entries: dict[str, ManifestEntry] | None = None) -> str:
     ----------
     entries : dict, optional
         Manifest entries (default: the manifest in use).
+
+    Returns
+    -------
+    str
+        A markdown table, one row per entry: name (linked to its URL), kind, size, licence, notebooks
+        that use it and description.
     """
     entries = load_manifest() if entries is None else entries
     lines = ["| name | kind | size | licence | used by | what it is |", "|---|---|---|---|---|---|"]
@@ -312,6 +350,11 @@ def replace_readme_table(readme: str, table: str) -> str:
         The README's text.
     table : str
         The new table (:func:`markdown_table`).
+
+    Returns
+    -------
+    str
+        The new README text.
     """
     if _START not in readme or _END not in readme:
         raise ValueError(f"the README has no {_START} ... {_END} markers")

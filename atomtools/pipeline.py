@@ -61,12 +61,24 @@ class Step:
 
 
 def repository_root() -> Path:
-    """The repository this package runs from."""
+    """The repository this package runs from.
+
+    Returns
+    -------
+    Path
+        The absolute folder above the ``atomtools`` package.
+    """
     return Path(__file__).resolve().parent.parent
 
 
 def notebooks_dir() -> Path:
-    """The repository's ``notebooks/``."""
+    """The repository's ``notebooks/``.
+
+    Returns
+    -------
+    Path
+        ``repository_root() / "notebooks"``.
+    """
     return repository_root() / "notebooks"
 
 
@@ -77,6 +89,11 @@ def available_notebooks(notebooks: Path | None = None) -> list[str]:
     ----------
     notebooks : Path, optional
         The folder.
+
+    Returns
+    -------
+    list of str
+        The notebook names (without ``.ipynb``), in the registry's order.
     """
     folder = Path(notebooks) if notebooks is not None else notebooks_dir()
     return [n for n in registry.names() if (folder / f"{n}.ipynb").is_file()]
@@ -121,6 +138,12 @@ def plan(
         The crystal (a name :func:`atomtools.core.materials.material` knows); None: CeO2.
     zone_axis : three int, optional
         Its zone axis; None: [110].
+
+    Returns
+    -------
+    list of Step
+        One per notebook to run, in order: ``name``, ``source`` (the notebook), ``output`` (its
+        executed copy under ``out/<profile>/[<material>/]notebooks/``) and ``parameters``.
     """
     folder = Path(notebooks) if notebooks is not None else notebooks_dir()
     names = available_notebooks(folder)
@@ -312,6 +335,12 @@ def run(
         Another crystal than CeO2 along [110] (:func:`plan`): its results go under
         ``out/<profile>/<material>/``.
 
+    Returns
+    -------
+    dict
+        The merged metrics (also written to ``metrics.json``): notebook name to its metrics, with
+        ``runtime_s`` [s] for each notebook run now; those of earlier runs not run again are kept.
+
     Raises
     ------
     PipelineError
@@ -410,6 +439,11 @@ def headline_table(metrics: dict, profile: str) -> str:
     profile : str
         The run's profile.
 
+    Returns
+    -------
+    str
+        The markdown table, followed by the revision line where a notebook's metrics record it.
+
     Examples
     --------
     >>> print(headline_table({"01_simulate": {"runtime_s": 60.0, "headline": {"images": 8}}}, "smoke"))
@@ -451,6 +485,11 @@ def readme_numbers(readme: str, metrics: dict, *, profile: str = "quick") -> str
         ``metrics.json`` of the run.
     profile : str
         The run's profile.
+
+    Returns
+    -------
+    str
+        The new README text.
 
     Raises
     ------

@@ -29,7 +29,14 @@ def _version() -> str:
 
 
 def revision() -> str:
-    """The git revision of the code (``+dirty`` with uncommitted changes), or the package version."""
+    """The git revision of the code (``+dirty`` with uncommitted changes), or the package version.
+
+    Returns
+    -------
+    str
+        The short (12-digit) commit, e.g. ``"0123456789ab+dirty"``; ``"atomtools <version>"`` where
+        git or the repository is missing.
+    """
     root = Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(
@@ -55,6 +62,11 @@ def fingerprint(path: str | Path) -> str | None:
     ----------
     path : str or Path
         File or Zarr store.
+
+    Returns
+    -------
+    str or None
+        64 hex digits; None where ``path`` is neither a file nor a store with a ``zarr.json``.
     """
     path = Path(path)
     if path.is_file():
@@ -101,6 +113,12 @@ def footer(prov: dict) -> str:
     ----------
     prov : dict
         From :func:`record`.
+
+    Returns
+    -------
+    str
+        The parts joined by `` · ``: revision, profile, the seed where set, then each hash's first
+        8 digits by name.
 
     Examples
     --------

@@ -32,6 +32,12 @@ def progress_bar(*args, **kwargs):
     ----------
     *args, **kwargs
         As for ``tqdm.tqdm`` (``total``, ``desc``, ``unit``, ``disable``, ...).
+
+    Returns
+    -------
+    tqdm.tqdm
+        The bar (a ``tqdm.std.tqdm`` in text mode, else a ``tqdm.auto.tqdm``), also an iterator over
+        its iterable where one is given.
     """
     if os.environ.get("ATOMTOOLS_PROGRESS") == "text":
         from tqdm.std import tqdm
@@ -127,6 +133,11 @@ def jsonable(value):
     ----------
     value : object
         A dataclass, dict, list, tuple or scalar.
+
+    Returns
+    -------
+    object
+        A new structure of dicts, lists and the scalars as they were.
 
     Examples
     --------

@@ -1,11 +1,12 @@
 """The package's shape: imports go down the layers of ARCHITECTURE.md, with no cycle;
-``__all__`` lists every public name; every public function documents its parameters."""
+``__all__`` lists every public name; every public function documents its parameters and what it returns."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import inspect
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,102 @@ def test_public_functions_document_their_parameters(name):
         if params and "Parameters\n    ----------" not in (obj.__doc__ or ""):
             undocumented.append(attr)
     assert not undocumented, f"{name}: no numpydoc Parameters section in {undocumented}"
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_public_functions_document_what_they_return(name):
+    module = importlib.import_module(name)
+    undocumented = []
+    for attr in module.__all__:
+        obj = getattr(module, attr)
+        if not inspect.isfunction(obj) or obj.__module__ != name:
+            continue
+        if _lacks_returns(inspect.getsource(obj), obj.__doc__ or ""):
+            undocumented.append(attr)
+    assert not undocumented, f"{name}: no numpydoc Returns (or Yields) section in {undocumented}"
+
+
+#: Definitions whose returns and yields are their own, not those of the function around them.
+_NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def _own_nodes(node: ast.AST):
+    """Every node below ``node``, skipping nested functions, lambdas and classes (and all inside them)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, _NESTED):
+            continue
+        yield child
+        yield from _own_nodes(child)
+
+
+def _gives_a_value(node: ast.AST) -> bool:
+    if isinstance(node, (ast.Yield, ast.YieldFrom)):
+        return True
+    return (
+        isinstance(node, ast.Return)
+        and node.value is not None
+        and not (isinstance(node.value, ast.Constant) and node.value.value is None)
+    )
+
+
+def _lacks_returns(func_source: str, doc: str) -> bool:
+    """Whether a function returns a value (``return <expr>``, not ``None``) or yields, is not annotated
+    ``-> None``, and ``doc`` has no numpydoc Returns (or Yields) section."""
+    func = ast.parse(textwrap.dedent(func_source)).body[0]
+    if isinstance(func.returns, ast.Constant) and func.returns.value is None:
+        return False
+    if not any(_gives_a_value(node) for node in _own_nodes(func)):
+        return False
+    return "Returns\n    -------" not in doc and "Yields\n    ------" not in doc
+
+
+_PLANTED = '''
+def scale(x, factor=2.0):
+    """Scale ``x``.
+
+    Parameters
+    ----------
+    x : float
+        The value.
+    factor : float
+        The factor.
+    """
+    return x * factor
+'''
+
+_NESTED_ONLY = '''
+def register(table):
+    """Put lookups in ``table``.
+
+    Parameters
+    ----------
+    table : dict
+        Where they go.
+    """
+
+    def lookup(key):
+        return table[key]
+
+    class Entry:
+        def value(self):
+            return 1
+
+    def keys():
+        yield from table
+
+    table.update(get=lookup, entry=Entry, keys=keys, first=lambda: next(iter(table)))
+    return None
+'''
+
+
+def test_the_returns_check_catches_a_missing_section():
+    doc = ast.get_docstring(ast.parse(_PLANTED).body[0], clean=False)
+    assert _lacks_returns(_PLANTED, doc)
+    assert not _lacks_returns(_PLANTED, doc + "\n    Returns\n    -------\n    float\n        The product.\n    ")
+    assert not _lacks_returns(_PLANTED.replace("factor=2.0):", "factor=2.0) -> None:"), doc)
+    generator = _PLANTED.replace("return x * factor", "yield x * factor")
+    assert _lacks_returns(generator, doc)
+    # values returned or yielded only by nested definitions are not the function's own
+    nested_doc = ast.get_docstring(ast.parse(_NESTED_ONLY).body[0], clean=False)
+    assert not _lacks_returns(_NESTED_ONLY, nested_doc)
+    assert _lacks_returns(_NESTED_ONLY.replace("return None", "return table"), nested_doc)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -206,7 +208,7 @@ def test_a_defocus_estimator_trains_pools_its_columns_and_weighs_the_counts(tmp_
     with pytest.raises(ValueError, match="target"):
         counter_task.train_counter(data, path, config=cfg, target="thickness")
     model = CounterConfig(width=6, hidden=16, n_classes=len(counting.DEFOCUS_BINS))
-    counter_task.train_counter(
+    trained = counter_task.train_counter(
         data,
         path,
         model_config=model,
@@ -216,6 +218,29 @@ def test_a_defocus_estimator_trains_pools_its_columns_and_weighs_the_counts(tmp_
         held_out=0.25,
         metadata={"material": "CeO2", "zone_axis": [1, 1, 0]},
     )
+    # fine-tuning starts from the trained weights (and refuses another architecture)
+    tuned = counter_task.train_counter(
+        data,
+        tmp_path / "tuned.pt",
+        replace(cfg, steps=1, lr=1e-6),
+        model_config=model,
+        target="defocus",
+        init=path,
+        progress=False,
+        held_out=0.25,
+    )
+    assert len(tuned.history) == 1 and tuned.weights.exists()
+    assert tuned.validation["val_exact"] >= trained.validation["val_exact"] - 0.1  # not a fresh start
+    with pytest.raises(ValueError, match="architecture"):
+        counter_task.train_counter(
+            data,
+            tmp_path / "bad.pt",
+            cfg,
+            model_config=CounterConfig(width=4, hidden=8, n_classes=13),
+            target="defocus",
+            init=path,
+            progress=False,
+        )
     result = counter_task.calibrate_pooling(data, path, seed=cfg.seed, held_out=0.25)
     assert result["rmse"] < 25.0, result  # the prior alone: 35 Å
     estimator = counting.load_counter(path)

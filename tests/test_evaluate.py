@@ -83,7 +83,7 @@ def test_a_counter_trains_on_patches_and_counts_in_the_evaluation(tmp_path):
         progress=False,
         metadata={"material": "CeO2", "zone_axis": [1, 1, 0]},
     )
-    assert out.exists() and out.with_suffix(".ckpt").exists() and "val_exact" in result["validation"]
+    assert out.exists() and out.with_suffix(".ckpt").exists() and "val_exact" in result.validation
     counter = counting.load_counter(out)
     assert 0 < counter.level(0.9) <= 1 and counter.level(0.6) <= counter.level(0.95)
     torch.manual_seed(0)

@@ -200,9 +200,11 @@ def test_training_writes_weights_and_resumes_nothing_behind(tmp_path):
     config = SegmenterConfig(
         steps=3, batch_size=2, crop=64, width=4, depth=2, validation=1, validate_every=3, flatten=True
     )
-    out, history = train_segmenter(library, config, out=tmp_path / "seg.pt", progress=False)
+    result = train_segmenter(library, tmp_path / "seg.pt", config, progress=False)
+    out, history = result.weights, result.history
     net, meta = load_model(out)
     assert meta["task"] == "atom-segmentation" and len(history) == 3 and "val_f1" in history[-1]
+    assert result.validation == meta["validation"] and result.validation["val_f1"] == history[-1]["val_f1"]
     assert meta["train_config"]["flatten"]
     assert 0 < len(meta["library_crystals"]) and set(meta["library_crystals"]) <= {"GaN [100]", "MgO [100]", "W [111]"}
     assert not (tmp_path / "seg.ckpt").exists() and (tmp_path / "seg.csv").exists()

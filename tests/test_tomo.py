@@ -191,28 +191,38 @@ def test_gan_chain_trains_saves_and_reconstructs(tmp_path):
 
     config = GanConfig(steps=2, batch_size=2, n=32, validate_every=2, validation=2, checkpoint_every=1e9)
     inp = train_inpainter(
-        tmp_path / "inp.pt", config, model_config=RRDBConfig(features=8, growth=4, blocks=1, stem=2), progress=False
+        TRAINING_KINDS,
+        tmp_path / "inp.pt",
+        config,
+        model_config=RRDBConfig(features=8, growth=4, blocks=1, stem=2),
+        progress=False,
     )
     ref = train_refiner(
+        TRAINING_KINDS,
         tmp_path / "ref.pt",
-        inp["weights"],
         config,
+        inpainter=inp.weights,
         model_config=UNetConfig(heads=(1,), width=4, depth=2),
         progress=False,
     )
-    assert {"val_psnr_fbp_raw", "val_psnr_fbp_inpainted"} <= set(inp["validation"])
-    assert {"val_psnr_refined"} <= set(ref["validation"])
-    _, meta = load_model(ref["weights"], expected="atomtools.unet/1")
+    assert {"val_psnr_fbp_raw", "val_psnr_fbp_inpainted"} <= set(inp.validation)
+    assert {"val_psnr_refined"} <= set(ref.validation)
+    assert len(inp.history) == len(ref.history) == 2 and inp.seconds > 0
+    _, meta = load_model(ref.weights, expected="atomtools.unet/1")
     assert meta["inpainter_sha256"] and meta["train_config"]["n"] == 32
-    assert "Nanoparticle sections were kept out of training" in gan_card(inp["weights"])
+    assert meta["train_config"]["kinds"] == list(TRAINING_KINDS)
+    card = gan_card(inp.weights)
+    assert "Nanoparticle sections were kept out of training" in card and "polygons, ellipses, blobs" in card
+    with pytest.raises(ValueError, match="phantom kinds"):
+        train_inpainter(("polygons", "stars"), tmp_path / "x.pt", config, progress=False)
     angles, measured = wedge_angles(45.0, n=32)
     sino = Projector(32, angles[measured]).forward(phantom("ellipses", n=32, seed=1))
     for method in ("gan", "inpaint", "refine"):
-        image = reconstruct(sino, angles[measured], method=method, inpainter=inp["weights"], refiner=ref["weights"])
+        image = reconstruct(sino, angles[measured], method=method, inpainter=inp.weights, refiner=ref.weights)
         assert image.shape == (32, 32) and np.isfinite(image).all()
     # a sinogram of another width is resampled onto the networks' grid and back
     wide = np.repeat(sino, 2, axis=1) / 2
-    image = reconstruct(wide, angles[measured], method="gan", inpainter=inp["weights"], refiner=ref["weights"])
+    image = reconstruct(wide, angles[measured], method="gan", inpainter=inp.weights, refiner=ref.weights)
     assert image.shape == (64, 64)
 
 
@@ -223,17 +233,18 @@ def test_networks_take_a_series_denser_than_their_grid(tmp_path):
 
     config = GanConfig(steps=1, batch_size=2, n=32, validate_every=1, validation=2, checkpoint_every=1e9)
     small = RRDBConfig(features=8, growth=4, blocks=1, stem=2)
-    inp = train_inpainter(tmp_path / "inp.pt", config, model_config=small, progress=False)
+    inp = train_inpainter(TRAINING_KINDS, tmp_path / "inp.pt", config, model_config=small, progress=False)
     ref = train_refiner(
+        TRAINING_KINDS,
         tmp_path / "ref.pt",
-        inp["weights"],
         config,
+        inpainter=inp.weights,
         model_config=UNetConfig(heads=(1,), width=4, depth=2),
         progress=False,
     )
     angles = np.arange(-60.0, 61.0, 1.0)  # 121 projections, grid step 5.6 degrees at n = 32
     sino = Projector(32, angles).forward(phantom("ellipses", n=32, seed=2))
-    image = reconstruct(sino, angles, method="gan", inpainter=inp["weights"], refiner=ref["weights"])
+    image = reconstruct(sino, angles, method="gan", inpainter=inp.weights, refiner=ref.weights)
     assert image.shape == (32, 32) and np.isfinite(image).all()
     with pytest.raises(ValueError, match="two measured angles fall on one row"):
         grid_rows(angles, n_grid=32)

@@ -80,7 +80,7 @@ def test_killed_training_resumes_to_the_same_weights(tiny_dataset, tmp_path, mon
     b, _ = load_model(tmp_path / "b.pt")
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name
-    assert [r["loss"] for r in straight["history"]] == [r["loss"] for r in resumed["history"]]
+    assert [r["loss"] for r in straight.history] == [r["loss"] for r in resumed.history]
     assert (tmp_path / "b.csv").read_text().count("\n") == 7
 
 
@@ -187,3 +187,48 @@ def test_microscope_effects_are_drawn_per_sample_and_keep_the_labels(tiny_datase
         return float((x[..., 1:, :] - x[..., :-1, :]).pow(2).mean())
 
     assert high_frequency(b["x"]) < 0.5 * high_frequency(a["x"])
+
+
+TRAINERS = [
+    ("atomtools.columns.task", "train_unet"),
+    ("atomtools.columns.counter_task", "train_counter"),
+    ("atomtools.localize.task", "train_segmenter"),
+    ("atomtools.tomo.task", "train_inpainter"),
+    ("atomtools.tomo.task", "train_refiner"),
+]
+
+
+@pytest.mark.parametrize("module, name", TRAINERS)
+def test_every_trainer_has_one_shape(module, name):
+    """``train_*(data, out, config, *, init=None, ...) -> TrainResult``: data first, then the file, then settings."""
+    import importlib
+    import inspect
+
+    from atomtools.training import TrainResult
+
+    func = getattr(importlib.import_module(module), name)
+    params = list(inspect.signature(func).parameters.values())
+    positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert len(positional) == 3 and positional[1:] == ["out", "config"], positional
+    assert all(p.kind is p.KEYWORD_ONLY for p in params[3:])
+    assert "progress" in {p.name for p in params[3:]}
+    assert inspect.signature(func).parameters["init"].default is None
+    assert inspect.signature(func).return_annotation in (TrainResult, "TrainResult")
+
+
+def test_every_trainer_is_listed():
+    """A new ``train_*`` in the package is held to the shape above."""
+    import importlib
+    import pkgutil
+
+    import atomtools
+
+    found = set()
+    for info in pkgutil.walk_packages(atomtools.__path__, "atomtools."):
+        module = importlib.import_module(info.name)
+        found |= {
+            (obj.__module__, n)
+            for n in getattr(module, "__all__", [])
+            if n.startswith("train_") and callable(obj := getattr(module, n))
+        }
+    assert found == set(TRAINERS)

@@ -166,6 +166,12 @@ def calibrate(images, tables, *, sampling: float, match_radius=0.7, channel=0, *
     **features
         ``smoothing``, ``separation``, ``radius`` [Å] of :func:`column_features`;
         recorded in the calibration, which counts with the same ones.
+
+    Returns
+    -------
+    IntensityCalibration
+        Mean and spread of the integrated intensity [Å²] per count seen, the peak-height threshold
+        that best separates true columns from noise peaks (best F1), and the feature settings used.
     """
     features = {"smoothing": 0.25, "separation": 2.0, "radius": 0.5, **features}
     feats, counts, heights_true, heights_false = [], [], [], []

@@ -21,7 +21,7 @@ import torch
 from ..core.imaging import normalize
 from ..core.metrics import conformal_level
 from ..models import COUNTER_FORMAT, ColumnCounter, CounterConfig, load_model, save_model
-from ..training import OptimizerSpec, Task, dihedral_tensor, fit
+from ..training import OptimizerSpec, Task, TrainResult, dihedral_tensor, fit
 from ..training.calibration import fit_temperature
 from ..utils import Record, progress_bar
 from .counting import CONDITIONS, ESTIMATED, column_patches, condition_classes, load_counter, pool_condition
@@ -161,6 +161,11 @@ def held_out_structures(structure, *, seed: int, fraction: float) -> np.ndarray:
     fraction : float
         Fraction of the structures held out.
 
+    Returns
+    -------
+    numpy.ndarray
+        The held-out structure ids (at least one), drawn without replacement, shape (n,).
+
     Examples
     --------
     >>> held_out_structures(np.repeat(np.arange(10), 3), seed=0, fraction=0.2).size
@@ -206,15 +211,16 @@ def _targets(counts: torch.Tensor, n_classes: int, smoothing: float) -> torch.Te
 def train_counter(
     data: dict,
     out: str | Path,
+    config: CounterTrainConfig = CounterTrainConfig(),
     *,
     model_config: CounterConfig = CounterConfig(),
-    config: CounterTrainConfig = CounterTrainConfig(),
     held_out: float = 0.1,
     coverage: float = 0.9,
     progress: bool = True,
     metadata: dict | None = None,
     target: str = "count",
-) -> dict:
+    init: str | Path | None = None,
+) -> TrainResult:
     """Train a column counter on patches, calibrate it on held-out structures, write the weights.
 
     The same network and training read the defocus or the mistilt instead
@@ -229,10 +235,10 @@ def train_counter(
         From :func:`patch_dataset`.
     out : str or Path
         The weights file; ``<out>.ckpt`` keeps the resumable state, ``<out>.csv`` the history.
-    model_config : CounterConfig
-        The network.
     config : CounterTrainConfig
         The training.
+    model_config : CounterConfig
+        The network.
     held_out : float
         Fraction of the structures kept out of training, for validation and calibration.
     coverage : float
@@ -244,11 +250,15 @@ def train_counter(
     target : {"count", "defocus", "tilt"}
         What the network learns: the column's atom count, or the frame's defocus or
         mistilt class.
+    init : str or Path, optional
+        Start from these counter weights (fine-tuning; same architecture as
+        ``model_config``); default a random start.
 
     Returns
     -------
-    dict
-        ``validation`` numbers, ``temperature`` and ``conformal_level``.
+    TrainResult
+        The weights, history, last validation numbers and seconds; ``calibration``
+        holds the ``temperature`` and the ``conformal_level`` at ``coverage``.
     """
     out = Path(out)
     n_cls = model_config.n_classes
@@ -282,6 +292,11 @@ def train_counter(
 
     torch.manual_seed(config.seed)
     net = ColumnCounter(model_config)
+    if init is not None:
+        start, start_meta = load_model(init, expected=COUNTER_FORMAT)
+        if start.config != model_config:
+            raise ValueError(f"init weights {init} have architecture {start.config}, not {model_config}")
+        net.load_state_dict(start.state_dict())
 
     def batch(step: int, rank: int, world: int) -> dict:
         r = np.random.default_rng([config.seed, step, rank])
@@ -328,6 +343,7 @@ def train_counter(
             "train": config.to_dict(),
             "n": int(len(counts)),
             **({"target": target} if target != "count" else {}),
+            **({"init": start_meta.get("sha256", str(init))} if init is not None else {}),
         },
     )
     started = time.monotonic()
@@ -347,6 +363,7 @@ def train_counter(
         half = len(val_pick) // 2
         cond = torch.cat([val_cond_all[:half], val_cond_none[half:]])
         _, logits = scores({"counter": net}, cond)
+    seconds = float(time.monotonic() - started)
     true_cls = torch.from_numpy(np.clip(data["count"][val_pick], 1, n_cls) - 1)
     temperature = fit_temperature(logits, true_cls)
     probs = torch.softmax(logits / temperature, dim=1).numpy()
@@ -363,15 +380,22 @@ def train_counter(
             "conformal": conformal,
             "train_config": config.to_dict(),
             "validation": validation,
-            "training_seconds": float(time.monotonic() - started),
+            "training_seconds": seconds,
             "hardware": "CPU" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
             "torch": str(torch.__version__),
             "target": target,
+            "init": None if init is None else start_meta.get("sha256", str(init)),
             **({f"{target}_bins": list(ESTIMATED[target])} if hidden else {}),
             **(metadata or {}),
         },
     )
-    return {"validation": validation, "temperature": temperature, "conformal_level": level}
+    return TrainResult(
+        weights=out,
+        history=history,
+        validation=validation,
+        seconds=seconds,
+        calibration={"temperature": temperature, "conformal_level": level},
+    )
 
 
 #: Coverages at which conformal levels are calibrated and stored with the weights.
@@ -387,6 +411,12 @@ def conformal_table(probabilities: np.ndarray, classes: np.ndarray) -> dict:
         (N, K) probabilities of held-out columns.
     classes : numpy.ndarray
         (N,) their true classes (count - 1, clipped to K - 1).
+
+    Returns
+    -------
+    dict
+        ``coverage`` (the :data:`COVERAGES`), ``level`` (the conformal level at each) and ``n``
+        (the number of held-out columns).
     """
     return {
         "coverage": list(COVERAGES),

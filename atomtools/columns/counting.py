@@ -104,6 +104,11 @@ def condition_classes(name: str, values) -> np.ndarray:
     values : float or array-like
         Its values [Å for the defocus, degrees for the mistilt].
 
+    Returns
+    -------
+    numpy.ndarray
+        Integer bin index of each value, shape (N,).
+
     Examples
     --------
     >>> condition_classes("tilt", [0.1, 0.4, 2.9]).tolist()
@@ -123,6 +128,11 @@ def defocus_classes(defocus) -> np.ndarray:
     ----------
     defocus : float or array-like
         Defocus values [Å].
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer bin index of each defocus, shape (N,).
 
     Examples
     --------
@@ -350,6 +360,11 @@ def load_counter(model="pretrained") -> Counter:
     model : "pretrained", str, Path or Counter
         ``"pretrained"`` (the shipped CeO2 counter), a manifest name, a weights file,
         or a Counter.
+
+    Returns
+    -------
+    Counter
+        ``model`` itself when it is one, else the counter loaded from the weights.
 
     Raises
     ------
@@ -681,6 +696,11 @@ def marginal_probabilities(
         Bins below this weight are skipped.
     name : {"defocus", "tilt"}
         The condition ``weights`` are over.
+
+    Returns
+    -------
+    numpy.ndarray
+        Count probabilities, float32, shape (N, K): one row per column, one class per count.
     """
     if name not in ESTIMATED:
         raise ValueError(f"no bins for {name!r}; estimated conditions: {sorted(ESTIMATED)}")

@@ -84,6 +84,11 @@ def out_of_range(train: SimulationConfig, *, shape=None, images_per_structure: i
         Image size of the test set [px] (default the training one).
     images_per_structure : int, optional
         Images per test structure (default the training one).
+
+    Returns
+    -------
+    SimulationConfig
+        A copy of ``train`` with the wider ranges.
     """
 
     def widen(r, lo, hi):
@@ -116,6 +121,12 @@ def at_dose(clean: np.ndarray, dose: float, sampling: float, seed) -> np.ndarray
         Pixel size [Å].
     seed : int or sequence of int
         Seed of the noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape of ``clean``: shot-noise counts (mean ``clean * dose * sampling**2``), or a
+        copy of ``clean`` where ``dose`` is infinite.
     """
     if np.isinf(dose):
         return np.asarray(clean, np.float32).copy()
@@ -140,6 +151,11 @@ def calibrate_baseline(
         Reference images used per dose.
     seed : int
         Seed of their noise.
+
+    Returns
+    -------
+    dict of float to IntensityCalibration
+        One calibration per dose [e/Å²], keyed by the dose as a float.
     """
     pick = np.linspace(0, len(reference) - 1, min(n_images, len(reference))).astype(int)
     tables = [reference.columns(int(i)) for i in pick]
@@ -370,6 +386,12 @@ def summary_by(rows: list[dict], keys=("method", "dose")) -> pd.DataFrame:
         Per-image scores from :func:`evaluate`.
     keys : sequence of str
         Grouping columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: the ``keys``, the pooled scores of :func:`atomtools.core.metrics.summarize`
+        and ``recovered_3d`` (its mean over the group's images).
     """
     frame = pd.DataFrame(rows)
     out = []
@@ -388,6 +410,12 @@ def column_level(rows: list[dict]) -> pd.DataFrame:
     ----------
     rows : list of dict
         Per-image scores from :func:`evaluate` (with their ``matches``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``method``, ``dose``, ``image``, ``true``, ``pred``, ``low``, ``high``, ``confidence``,
+        ``profile`` and ``tilt``; empty (with these columns) where no column was matched.
     """
     names = ["method", "dose", "image", "true", "pred", "low", "high", "confidence", "profile", "tilt"]
     parts = [
@@ -449,6 +477,12 @@ def headline(rows: list[dict], keys=("method", "dose"), *, min_count: int = 3) -
         Grouping columns (``"tilt"``: by the nearest of :data:`TILT_CLASSES`).
     min_count : int
         Thinnest column counted in [atoms].
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: the ``keys``, the group's detection ``f1``, the scores of
+        :func:`atomtools.core.metrics.thick_summary` and ``exact_all`` (exactness over all counts).
     """
     cols = column_level(rows)
     if "tilt" in keys and len(cols):

@@ -185,6 +185,11 @@ def write_model(atoms: Atoms, path: str | Path) -> Path:
         The model.
     path : str or Path
         The file; its ending picks the format.
+
+    Returns
+    -------
+    Path
+        ``path``, as a Path.
     """
     from ase.io import write
 

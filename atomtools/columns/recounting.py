@@ -32,6 +32,11 @@ def particle_groups(xy: np.ndarray, *, link: float) -> np.ndarray:
     link : float
         Largest distance of two neighbouring columns of one particle [Å].
 
+    Returns
+    -------
+    numpy.ndarray
+        Integer particle label of each column (0-based), shape (N,).
+
     Examples
     --------
     >>> particle_groups(np.array([[0.0, 0.0], [3.0, 0.0], [20.0, 0.0]]), link=4.0).tolist()

@@ -142,6 +142,11 @@ def load_retriever(model: str | Path | Retriever | tuple = "pretrained") -> Retr
         shipped weights (``"unet-au"``), a weights file, an existing Retriever, or a
         ``(UNet, metadata)`` pair.
 
+    Returns
+    -------
+    Retriever
+        ``model`` itself when it is one, else the retriever around the loaded or given network.
+
     Raises
     ------
     FileNotFoundError

@@ -26,7 +26,7 @@ from ..data import fetch
 from ..models import MODEL_FORMAT, UNet, UNetConfig, load_model, save_model
 from ..models import model_card as _model_card
 from ..storage import Dataset, open_dataset
-from ..training import OptimizerSpec, Task, distributed, fit, fit_temperature, random_dihedral
+from ..training import OptimizerSpec, Task, TrainResult, distributed, fit, fit_temperature, random_dihedral
 from ..utils import Record
 from .retrieval import PRETRAINED, load_retriever, retrieve
 
@@ -129,6 +129,11 @@ def split_structures(dataset: Dataset, *, validation_fraction: float = 0.1) -> t
         The training set.
     validation_fraction : float
         Share of the structures held out (the last ones).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(train, validation)`` image indices; a one-structure dataset gives the same indices for both.
     """
     k = dataset.images_per_structure
     n_struct = len(dataset) // k
@@ -383,26 +388,26 @@ def column_calibration(
 
 def train_unet(
     dataset: str | Path,
-    weights_out: str | Path,
+    out: str | Path,
+    config: TrainConfig = TrainConfig(),
     *,
     model_config: UNetConfig,
-    config: TrainConfig,
     init: str | Path | None = None,
     progress: bool = True,
-) -> dict:
+) -> TrainResult:
     """Train the column-counting U-Net on a simulated dataset; write weights, checkpoint, log.
 
     Parameters
     ----------
     dataset : path
         A finished dataset store (:func:`atomtools.make_dataset`).
-    weights_out : path
+    out : path
         Where the final weights go; beside it ``<name>.ckpt`` (resumable state) and
         ``<name>.csv`` (the history).
-    model_config : UNetConfig
-        Architecture; its heads must match the dataset's channels and classes.
     config : TrainConfig
         Training settings.
+    model_config : UNetConfig
+        Architecture; its heads must match the dataset's channels and classes.
     init : path or "pretrained", optional
         Start from these weights (fine-tuning) instead of a random initialization;
         their architecture must be ``model_config``, except for the heads: weights of
@@ -411,9 +416,9 @@ def train_unet(
 
     Returns
     -------
-    dict
-        ``history`` (list of rows), ``temperature`` (per head), ``validation``
-        (final numbers), ``seconds``.
+    TrainResult
+        The weights, history, final validation numbers and seconds; ``calibration``
+        holds ``temperature`` (per head) and ``validation_doses`` [e/Å²].
     """
     ds = open_dataset(dataset)
     n_classes = int(ds.attrs["n_classes"])
@@ -422,7 +427,7 @@ def train_unet(
         raise ValueError(
             f"model heads {model_config.heads} do not match the dataset's {n_channels} channels of {n_classes} classes"
         )
-    weights_out = Path(weights_out)
+    out = Path(out)
     train_idx, val_idx = split_structures(ds)
     batches = SegmentationBatches(ds, train_idx, config, n_classes=n_classes, multiple=model_config.multiple)
     val_x, val_y, val_doses = _validation_set(ds, val_idx, config)
@@ -485,10 +490,10 @@ def train_unet(
     history = fit(
         task,
         steps=config.steps,
-        checkpoint=weights_out.with_suffix(".ckpt"),
+        checkpoint=out.with_suffix(".ckpt"),
         checkpoint_every=config.checkpoint_every,
         validate_every=config.validate_every,
-        log_csv=weights_out.with_suffix(".csv"),
+        log_csv=out.with_suffix(".csv"),
         progress=progress,
         desc=f"training U-Net ({config.steps} steps)",
     )
@@ -511,7 +516,7 @@ def train_unet(
     rank, _ = distributed()
     if rank == 0:
         save_model(
-            weights_out,
+            out,
             model,
             metadata={
                 "sampling": ds.sampling,
@@ -534,13 +539,13 @@ def train_unet(
                 "versions": {"torch": str(torch.__version__)},
             },
         )
-    return {
-        "history": history,
-        "temperature": temperatures,
-        "validation": final,
-        "seconds": seconds,
-        "validation_doses": val_doses.tolist(),
-    }
+    return TrainResult(
+        weights=out,
+        history=history,
+        validation=final,
+        seconds=seconds,
+        calibration={"temperature": temperatures, "validation_doses": val_doses.tolist()},
+    )
 
 
 def unet_card(path: str | Path, *, extra: str = "") -> str:
@@ -552,6 +557,11 @@ def unet_card(path: str | Path, *, extra: str = "") -> str:
         The weights file.
     extra : str
         Further markdown appended at the end.
+
+    Returns
+    -------
+    str
+        The model card, markdown.
     """
     _, meta = load_model(path, expected=MODEL_FORMAT)
     tc = meta.get("train_config", {})

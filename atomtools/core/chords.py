@@ -97,6 +97,12 @@ def projected_lattice(mat: Material | str) -> ProjectedLattice | None:
     mat : Material or str
         The crystal (fcc, fluorite, rock salt: an fcc sublattice; bcc).
 
+    Returns
+    -------
+    ProjectedLattice or None
+        The beam frame, the shortest lattice vector along the beam ``v`` [Å], the projected column
+        basis ``B`` [Å] and the facet families; None where the structure has no plain columns.
+
     Examples
     --------
     >>> lat = projected_lattice("CeO2")

@@ -110,6 +110,11 @@ def normalize(image: np.ndarray) -> np.ndarray:
     image : numpy.ndarray
         Counts or intensity, mean > 0.
 
+    Returns
+    -------
+    numpy.ndarray
+        ``image / image.mean()``, float32, shape of ``image`` (mean 1).
+
     Raises
     ------
     ValueError
@@ -195,6 +200,11 @@ def check_sampling(sampling, name: str = "sampling") -> float:
     name : str
         The parameter's name in the message.
 
+    Returns
+    -------
+    float
+        The pixel size [Å/px].
+
     Examples
     --------
     >>> check_sampling("0.16")
@@ -229,6 +239,11 @@ def check_frame(image) -> np.ndarray:
     ----------
     image : array-like
         One 2D frame of real numbers.
+
+    Returns
+    -------
+    numpy.ndarray
+        The frame, float32, shape (H, W); a few negative pixels (at most 0.1 %) are clipped to 0.
 
     Examples
     --------
@@ -282,6 +297,12 @@ def resample_frame(
         Spline order: 0 for class maps, 1 for intensities and probabilities.
     shape : two int, optional
         Output (H, W); default covers the same field of view.
+
+    Returns
+    -------
+    numpy.ndarray
+        The frame(s) resampled to ``new_sampling`` [Å/px], shape (..., H', W') (``shape`` where given),
+        in the dtype of ``image``.
 
     Examples
     --------

@@ -40,6 +40,11 @@ def channels_of(atoms: Atoms, channels=None) -> tuple[tuple[str, ...], ...]:
     channels : sequence of tuple of str, optional
         Element groups, one per channel.
 
+    Returns
+    -------
+    tuple of tuple of str
+        The element groups, one per channel.
+
     Raises
     ------
     ValueError
@@ -183,6 +188,11 @@ def label_maps(distance: np.ndarray, nearest: np.ndarray, *, radius: float) -> n
         (..., H, W) class of that column.
     radius : float
         Radius of a column's label disk [Å].
+
+    Returns
+    -------
+    numpy.ndarray
+        Class of each pixel (0: background), uint8, shape (..., H, W).
 
     Examples
     --------

@@ -33,6 +33,11 @@ def fluorite(symbols: tuple[str, str] = CEO2.symbols, *, a: float = CEO2.a) -> A
     a : float
         Lattice constant [Å].
 
+    Returns
+    -------
+    ase.Atoms
+        The periodic conventional cell: 4 cations and 8 anions, cubic side ``a`` [Å].
+
     Examples
     --------
     >>> fluorite().get_chemical_formula()
@@ -121,6 +126,11 @@ def column_period(bulk: Atoms, zone_axis=(1, 1, 0)) -> float:
     bulk, zone_axis
         As for :func:`zone_axis_rotation`.
 
+    Returns
+    -------
+    float
+        The repeat distance [Å].
+
     Examples
     --------
     >>> round(column_period(ceo2(), (1, 1, 0)), 4)
@@ -199,6 +209,12 @@ def lattice_sites(bulk: Atoms, zone_axis=(1, 1, 0), *, radius: float) -> Atoms:
         Crystal direction [uvw] along the beam.
     radius : float
         Radius of the ball of sites kept [Å].
+
+    Returns
+    -------
+    ase.Atoms
+        The sites [Å] in the zone-axis frame, with ``arrays["column"]`` (column id) and ``info``
+        ``zone_axis``, ``rotation`` (3, 3) and ``column_period`` [Å].
     """
     if not radius > 0:
         raise ValueError(f"radius must be positive [Å], got {radius}")

@@ -165,6 +165,11 @@ def material(spec: str | Material | dict, *, zone_axis: tuple[int, int, int] | N
     zone_axis : three int, optional
         Another zone axis than the material's default [110].
 
+    Returns
+    -------
+    Material
+        The material, with ``zone_axis`` where given.
+
     Raises
     ------
     ValueError

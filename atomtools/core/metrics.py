@@ -192,6 +192,12 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 10) 
     bins : int
         Equal-width confidence bins over [0, 1].
 
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-empty bin: ``lower``, ``upper`` (bin edges), ``confidence`` (mean),
+        ``accuracy`` and ``n`` (number of predictions).
+
     Examples
     --------
     >>> r = reliability(np.array([0.95, 0.95, 0.55, 0.55]), np.array([1, 1, 1, 0]), bins=4)
@@ -226,6 +232,11 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, b
     confidence, correct, bins
         As for :func:`reliability`.
 
+    Returns
+    -------
+    float
+        The ECE in [0, 1]; NaN where there is no prediction.
+
     Examples
     --------
     >>> round(expected_calibration_error(np.array([0.9] * 10), np.array([1] * 9 + [0])), 6)
@@ -252,6 +263,12 @@ def pixel_calibration(
         Channel scored.
     mask : numpy.ndarray, optional
         (H, W) pixels scored (default all).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(confidence, correct)``: flat arrays of the scored pixels' confidence and whether their
+        class is right (bool).
     """
     conf = maps["confidence"][channel]
     correct = maps["classes"][channel] == labels[channel]
@@ -323,6 +340,13 @@ def summarize(rows: list[dict]) -> dict:
     ----------
     rows : list of dict
         Results of :func:`column_scores` (with their ``matches``).
+
+    Returns
+    -------
+    dict
+        ``precision``, ``recall``, ``f1`` (detection), ``exact``, ``within_one``, ``mae`` [atoms]
+        (counting over matched columns; NaN where none), ``n_columns`` (true columns),
+        ``recovered_fraction`` and ``atom_precision`` (atoms).
     """
     tp = sum(r["tp"] for r in rows)
     fp = sum(r["fp"] for r in rows)
@@ -355,6 +379,11 @@ def apply_platt(confidence, a: float, b: float) -> np.ndarray:
     a, b : float
         Slope and offset from :func:`fit_platt`.
 
+    Returns
+    -------
+    numpy.ndarray
+        The recalibrated probabilities, float64, shape of ``confidence``.
+
     Examples
     --------
     >>> apply_platt([0.5, 0.9], 1.0, 0.0).round(3).tolist()
@@ -374,6 +403,11 @@ def fit_platt(confidence, correct) -> tuple[float, float]:
         Predicted probabilities of the predictions.
     correct : array-like
         Whether each prediction was right.
+
+    Returns
+    -------
+    tuple of float
+        ``(a, b)``: the slope and offset.
 
     Examples
     --------
@@ -465,6 +499,11 @@ def conformal_level(probabilities, labels, *, coverage: float = 0.9) -> float:
         (N,) their true classes.
     coverage : float
         Wanted coverage in (0, 1).
+
+    Returns
+    -------
+    float
+        The level: a probability mass in [0, 1].
 
     Examples
     --------

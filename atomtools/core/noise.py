@@ -20,6 +20,11 @@ def dose_to_counts(dose: float, sampling: float) -> float:
     sampling : float
         Pixel size [Å].
 
+    Returns
+    -------
+    float
+        ``dose * sampling**2`` [electrons per pixel].
+
     Examples
     --------
     >>> dose_to_counts(1000.0, 0.16)
@@ -99,6 +104,11 @@ def snr(clean: np.ndarray, *, dose: float, sampling: float, mask: np.ndarray | N
         Pixel size [Å].
     mask : numpy.ndarray, optional
         Pixels the SNR is taken over (default all).
+
+    Returns
+    -------
+    float
+        The SNR; 0 where no pixel is selected or the mean intensity is not positive.
 
     Examples
     --------

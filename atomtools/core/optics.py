@@ -59,6 +59,11 @@ def scherzer_defocus(Cs: float, energy: float) -> float:
     energy : float
         Electron energy [eV].
 
+    Returns
+    -------
+    float
+        The Scherzer defocus [Å], positive underfocus for positive Cs.
+
     Examples
     --------
     >>> round(scherzer_defocus(1.2e7, 300e3), 1)  # 1.2 mm at 300 kV
@@ -126,6 +131,11 @@ def max_wave_frequency(optics: Optics, sim_sampling: float) -> float:
         The objective lens (its aperture [mrad] and energy [eV]).
     sim_sampling : float
         Simulation grid spacing [Å].
+
+    Returns
+    -------
+    float
+        The lower of the aperture's cutoff and the antialias limit [1/Å].
     """
     antialias = ANTIALIAS_CUTOFF / (2 * sim_sampling)
     return float(min(optics.aperture * 1e-3 / wavelength(optics.energy), antialias))

@@ -125,6 +125,11 @@ def thickness_profile(
     origin : two float
         Where the profile starts [Å].
 
+    Returns
+    -------
+    numpy.ndarray
+        Allowed thickness at each position [atoms], int, shape (N,).
+
     Examples
     --------
     >>> xy = np.array([[0.0, 0.0], [9.0, 0.0], [17.0, 0.0]])
@@ -417,6 +422,12 @@ def nanoparticle(spec: ParticleSpec) -> Atoms:
     ----------
     spec : ParticleSpec
         The model to build.
+
+    Returns
+    -------
+    ase.Atoms
+        The particle [Å], the bounding box of its principal-species sites centred on the origin, with
+        ``arrays["column"]`` (column id) and ``info`` of :func:`lattice_sites` plus ``spec``.
     """
     rng = np.random.default_rng(spec.seed)
     mat = spec.material
@@ -542,6 +553,11 @@ def mistilt(atoms: Atoms, *, tilt: float, axis_angle: float, rotation: float) ->
         Rotation about the beam (z) [degrees].
 
     Column ids travel with the atoms: a tilted column stays one column.
+
+    Returns
+    -------
+    ase.Atoms
+        A tilted and rotated copy of ``atoms``.
     """
     out = atoms.copy()
     t = np.deg2rad(axis_angle)
@@ -569,6 +585,12 @@ def amorphous_carbon(
         Mass density [g/cm³].
     min_distance : float
         Closest approach kept between carbon atoms [Å].
+
+    Returns
+    -------
+    ase.Atoms
+        The carbon atoms, positions [Å] within ``extent`` x ``thickness`` from the origin, no cell;
+        ``arrays["column"]`` is -1 (no column).
     """
     from ase.units import _amu
 
@@ -623,6 +645,12 @@ def place_in_cell(
     support : ase.Atoms, optional
         Film placed on the exit side of the model (positions from 0 along z).
 
+    Returns
+    -------
+    ase.Atoms
+        A copy of ``atoms`` (with the support film above it, where given) in a periodic cell
+        ``extent`` wide [Å], ``vacuum`` above and below.
+
     Raises
     ------
     ValueError
@@ -659,6 +687,12 @@ def build(spec: ParticleSpec, *, extent: tuple[float, float]) -> Atoms:
         The model.
     extent : two float
         Lateral cell size [Å], equal to the image field of view.
+
+    Returns
+    -------
+    ase.Atoms
+        The periodic simulation cell [Å], ``info`` holding the particle's ``spec``, ``zone_axis`` and
+        ``column_period``.
 
     Examples
     --------

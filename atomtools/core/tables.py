@@ -50,6 +50,11 @@ def with_pixels(table: pd.DataFrame, sampling: float) -> pd.DataFrame:
         Column table with ``x`` and ``y``.
     sampling : float
         Pixel size [Å].
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``table`` with ``row`` = ``y / sampling`` and ``col`` = ``x / sampling`` [px].
     """
     if not sampling > 0:
         raise ValueError(f"sampling must be positive [Å/px], got {sampling}")
@@ -104,6 +109,11 @@ def to_array(table: pd.DataFrame) -> np.ndarray:
     ----------
     table : pandas.DataFrame
         Ground-truth column table.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape (m, 8): the :data:`STORED` fields, the element as its atomic number ``Z``.
     """
     if not len(table):
         return np.zeros((0, len(STORED)))
@@ -122,6 +132,11 @@ def from_array(values: np.ndarray, *, sampling: float, fields=STORED) -> pd.Data
         Pixel size [Å], for ``row`` and ``col``.
     fields : sequence of str
         Names of the array's columns (as stored beside it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The truth table (:data:`TRUTH` layout), ``row`` and ``col`` [px] computed from ``sampling``.
     """
     values = np.asarray(values, float).reshape(-1, len(fields))
     raw = pd.DataFrame(values, columns=list(fields))

@@ -151,6 +151,11 @@ def window(n: int, overlap: int) -> np.ndarray:
     overlap : int
         Overlap of neighbouring tiles [px].
 
+    Returns
+    -------
+    numpy.ndarray
+        The weights in [0.001, 1], float32, shape (n,); all ones where ``overlap <= 0``.
+
     Examples
     --------
     >>> window(6, 2).tolist()
@@ -169,6 +174,11 @@ def tile_offsets(size: int, tile: int, stride: int) -> list[int]:
     ----------
     size, tile, stride : int
         Axis length, tile length and step [px].
+
+    Returns
+    -------
+    list of int
+        The sorted start offsets [px]; ``[0]`` where the tile covers the axis.
 
     Examples
     --------
@@ -189,6 +199,12 @@ def auto_tile(shape: tuple[int, int], multiple: int) -> int:
         Frame (rows, cols) [px].
     multiple : int
         The network's stride: tiles are multiples of it [px].
+
+    Returns
+    -------
+    int
+        The tile side [px], a multiple of ``multiple``: the longer frame side rounded up to one when
+        that is at most 1024, else 512.
 
     Examples
     --------

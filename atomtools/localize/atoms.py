@@ -63,6 +63,11 @@ def as_grey(image, *, name: str = "image") -> np.ndarray:
     name : str
         What to call it in messages (a file name).
 
+    Returns
+    -------
+    numpy.ndarray
+        The frame, float32, shape (H, W) (``image`` itself where it already is one).
+
     Examples
     --------
     >>> rgb = np.dstack([np.arange(256.0).reshape(16, 16)] * 3)
@@ -122,6 +127,12 @@ def normalize_frame(image, *, stats: tuple[float, float] | None = None) -> tuple
         (H, W) frame.
     stats : (float, float), optional
         Use these instead (the blocks of one large frame share its statistics).
+
+    Returns
+    -------
+    tuple
+        ``(x, (offset, scale))``: the network input, float32, shape of ``image``, and the two floats
+        used.
 
     Examples
     --------
@@ -325,6 +336,11 @@ def flattens(meta: dict) -> bool:
     meta : dict
         The weights' metadata (:func:`load_segmenter`'s second item); weights without
         ``train_config.flatten`` (trained before it existed) see frames as they are.
+
+    Returns
+    -------
+    bool
+        True where ``train_config.flatten`` is set.
     """
     return bool(meta.get("train_config", {}).get("flatten", False))
 

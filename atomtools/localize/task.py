@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from ..core.metrics import match_columns, position_spread
 from ..models import UNet, UNetConfig, save_model
-from ..training import OptimizerSpec, Task, fit, random_dihedral
+from ..training import OptimizerSpec, Task, TrainResult, fit, random_dihedral
 from ..utils import Record
 from .atoms import background_level, normalize_frame, peaks_to_table
 
@@ -178,6 +178,13 @@ def segmentation_task(
         Settings.
     train_index, val_index : numpy.ndarray
         Images to train on and to validate on.
+
+    Returns
+    -------
+    Task
+        One network ``"segmenter"`` (a U-Net with three one-channel heads: column mask, denoised and
+        deblurred image), its optimizer, batches of random crops, the training step and a validation
+        that reports ``val_mask``, ``val_images``, ``val_f1`` and ``val_error_px`` [px].
     """
     torch.manual_seed(config.seed)
     net = UNet(UNetConfig(in_channels=1, heads=(1, 1, 1), width=config.width, depth=config.depth))
@@ -274,13 +281,13 @@ def segmentation_task(
 
 def train_segmenter(
     library: str | Path | dict,
+    out: str | Path,
     config: SegmenterConfig = SegmenterConfig(),
     *,
-    out: str | Path,
     checkpoint: str | Path | None = None,
     init: str | Path | None = None,
     progress: bool = True,
-) -> tuple[Path, list[dict]]:
+) -> TrainResult:
     """Train (or fine-tune) the atom segmenter on a library; write its weights.
 
     Parameters
@@ -288,10 +295,10 @@ def train_segmenter(
     library : str, Path, list of them, or dict
         A library store, several (joined; validation images come from the first), or
         :func:`load_library`'s output.
-    config : SegmenterConfig
-        Settings.
     out : str or Path
         Weights file to write (:func:`atomtools.models.save_model`).
+    config : SegmenterConfig
+        Settings.
     checkpoint : str or Path, optional
         Resumable state (default ``out`` + ``.ckpt``); removed once the weights are written.
     init : str or Path, optional
@@ -301,8 +308,8 @@ def train_segmenter(
 
     Returns
     -------
-    (Path, list of dict)
-        The weights file and the training history.
+    TrainResult
+        The weights, history (one row per step), last validation numbers and seconds.
     """
     lib = library if isinstance(library, dict) else load_library(library)
     n = len(lib["noisy"])
@@ -328,7 +335,9 @@ def train_segmenter(
         progress=progress,
         desc="atom segmenter",
     )
+    seconds = time.perf_counter() - started
     last = [row for row in history if "val_f1" in row]
+    validation = {k: v for k, v in (last[-1] if last else {}).items() if k.startswith("val_")}
     save_model(
         out,
         task.networks["segmenter"],
@@ -337,17 +346,17 @@ def train_segmenter(
             "heads": ["mask", "denoised", "deblurred"],
             "train_config": config.to_dict(),
             "init": task.signature.get("init"),
-            "training_seconds": time.perf_counter() - started,
+            "training_seconds": seconds,
             "hardware": f"{os.cpu_count()} CPU cores"
             if not torch.cuda.is_available()
             else torch.cuda.get_device_name(),
             "library_images": int(n),
             "library_crystals": _crystals_of(lib["params"]),
-            "validation": {k: v for k, v in (last[-1] if last else {}).items() if k.startswith("val_")},
+            "validation": validation,
         },
     )
     checkpoint.unlink(missing_ok=True)
-    return out, history
+    return TrainResult(weights=out, history=history, validation=validation, seconds=seconds)
 
 
 def _crystals_of(params) -> list[str]:
@@ -367,6 +376,11 @@ def segmenter_card(path: str | Path, *, measured: str = "") -> str:
         Weights from :func:`train_segmenter`.
     measured : str
         Markdown with the numbers measured on held-out crystals and real images (``06``).
+
+    Returns
+    -------
+    str
+        The model card, markdown (:func:`atomtools.models.model_card`).
     """
     from ..models import load_model, model_card
     from ..simulation.library import HELD_OUT_CRYSTALS, TRAIN_CRYSTALS

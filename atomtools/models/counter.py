@@ -120,6 +120,11 @@ def fuse_counter(model: ColumnCounter) -> ColumnCounter:
     model : ColumnCounter
         The trained network.
 
+    Returns
+    -------
+    ColumnCounter
+        A fused copy in eval mode, channels_last; ``model`` is left unchanged.
+
     Examples
     --------
     >>> net = ColumnCounter(CounterConfig(patch=9, conditions=2, n_classes=3, width=4, hidden=8)).eval()

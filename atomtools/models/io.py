@@ -88,6 +88,12 @@ def read_weights(path: str | Path):
     path : str or Path
         A file written by ``torch.save`` (weights, a training checkpoint).
 
+    Returns
+    -------
+    object
+        What the file holds: a state dict, or a dict of plain data and tensors (a checkpoint),
+        loaded to the CPU.
+
     Raises
     ------
     FileNotFoundError
@@ -164,12 +170,17 @@ def load_model(path: str | Path, *, expected: str | None = None) -> tuple[nn.Mod
 
 
 def n_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters.
+    """Number of parameters (every parameter element, trainable or frozen).
 
     Parameters
     ----------
     model : torch.nn.Module
         The network.
+
+    Returns
+    -------
+    int
+        The number of parameter elements, summed over all of ``model.parameters()``.
     """
     return sum(p.numel() for p in model.parameters())
 
@@ -195,6 +206,11 @@ def model_card(path: str | Path, *, summary: str, use: str, data: str, limits: s
         What it was not trained for.
     extra : str
         Further markdown appended at the end.
+
+    Returns
+    -------
+    str
+        The model card, markdown, ending in a newline.
     """
     model, meta = load_model(path)
     cfg = meta["config"]

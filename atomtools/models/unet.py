@@ -124,6 +124,11 @@ def fuse_for_inference(model: UNet) -> nn.Module:
     ----------
     model : UNet
         The trained network.
+
+    Returns
+    -------
+    torch.nn.Module
+        A fused copy of ``model`` in eval mode, channels_last; ``model`` is left unchanged.
     """
     import copy
 

@@ -41,6 +41,11 @@ def show_model(atoms, *, title: str = ""):
         The model (atoms with ``column < 0``, such as the support, are left out).
     title : str
         Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels: the top view and the side view [Å].
     """
     import matplotlib.pyplot as plt
     from ase.visualize.plot import plot_atoms
@@ -75,6 +80,11 @@ def ground_truth_figure(clean, noisy, labels, table, *, sampling: float, n_class
         Element of each label channel (``material.channel_names``).
     title : str
         Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Four panels: clean image, noisy image, the targets of up to two label channels.
     """
     import matplotlib.pyplot as plt
 
@@ -115,6 +125,11 @@ def dose_figure(noisy_stack, doses, snrs, *, sampling: float):
         Their SNRs.
     sampling : float
         Pixel size [Å].
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per dose.
     """
     import matplotlib.pyplot as plt
 
@@ -135,6 +150,11 @@ def parameter_figure(params):
     ----------
     params : pandas.DataFrame
         Per-image parameter table of a dataset.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        2 x 5 panels: nine parameter histograms and the surface profiles' bar chart.
     """
     import matplotlib.pyplot as plt
 
@@ -180,6 +200,11 @@ def samples_figure(dataset, indices, *, n_classes: int):
         Images shown.
     n_classes : int
         Label classes, background included.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        2 x n panels: one column per image.
     """
     import matplotlib.pyplot as plt
 
@@ -210,6 +235,11 @@ def training_figure(history):
     ----------
     history : list of dict
         Training history (``step``, ``loss``, validation numbers).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels: loss, validation accuracy.
     """
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -244,6 +274,11 @@ def prediction_figure(clean, noisy, labels, maps, *, sampling: float, n_classes:
         Retrieval maps (``classes``, ``confidence``).
     clean, noisy, labels, sampling, n_classes, names, title
         As for :func:`ground_truth_figure`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Five panels: clean, noisy input, target, network output, confidence.
     """
     import matplotlib.pyplot as plt
 
@@ -273,6 +308,11 @@ def counts_figure(examples, *, sampling: float, n_max: int = 12, names=None):
         Top of the colour scale [atoms].
     names : sequence of str, optional
         Element of each label channel (the first is shown).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        n x 3 panels: one row per example.
     """
     import matplotlib.pyplot as plt
 
@@ -299,6 +339,11 @@ def dose_figure_scores(summary):
     ----------
     summary : pandas.DataFrame
         Pooled scores by method and dose (:func:`atomtools.columns.evaluation.summary_by`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Five panels, each a score against dose [e/Å²].
     """
     import matplotlib.pyplot as plt
 
@@ -333,6 +378,11 @@ def thickness_figure(columns, *, doses):
         Matched columns (:func:`atomtools.columns.evaluation.column_level`).
     doses : sequence of float
         Doses shown [e/Å²]; ``inf`` is the noise-free image (the ceiling).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel.
     """
     import matplotlib.pyplot as plt
 
@@ -363,6 +413,11 @@ def by_count_figure(table, *, title: str = ""):
         (one dose).
     title : str
         Above the panels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels: exact count, within one, mean error [atoms].
     """
     import matplotlib.pyplot as plt
 
@@ -392,6 +447,11 @@ def reliability_figure(curves: dict, eces: dict):
         Label -> reliability table (:func:`atomtools.core.metrics.reliability`).
     eces : dict
         Label -> expected calibration error.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel.
     """
     import matplotlib.pyplot as plt
 
@@ -414,6 +474,11 @@ def batch_figure(sample: dict):
     ----------
     sample : dict
         One training sample (``x``, ``target``, ``weights``, ``dose``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels: noisy input, target probability, loss weights.
     """
     import matplotlib.pyplot as plt
 

@@ -27,6 +27,11 @@ def atoms_figure(image, maps: dict, table, *, title: str = "", baseline=None):
         Figure title.
     baseline : pandas.DataFrame, optional
         Gaussian-fitting atoms drawn beside the network's.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Four panels: input, segmentation, denoised, positions.
     """
     import matplotlib.pyplot as plt
 
@@ -54,6 +59,11 @@ def localization_figure(summary):
     ----------
     summary : pandas.DataFrame
         :func:`atomtools.localize.summarize` by method and dose.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels: F1, precision [pm].
     """
     import matplotlib.pyplot as plt
 
@@ -78,6 +88,11 @@ def library_figure(items: list[dict]):
     ----------
     items : list of dict
         :func:`atomtools.simulation.library_item` outputs.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        4 x n panels: one column per item.
     """
     import matplotlib.pyplot as plt
 

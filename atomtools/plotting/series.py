@@ -30,6 +30,11 @@ def overlay_figure(frame, table, *, sampling: float, title: str = "", n_max: int
         Figure title.
     n_max : int
         Top of the colour scale [atoms].
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel, axes in Å.
     """
     import matplotlib.pyplot as plt
 
@@ -73,6 +78,11 @@ def timelines_figure(timelines, *, tracks, events=None, frame_rate: float | None
         Found events (``track``, ``frame``, ``kind``) to mark.
     frame_rate : float, optional
         Frames per second: the time axis in seconds instead of frames.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per track, sharing the time axis.
     """
     import matplotlib.pyplot as plt
 

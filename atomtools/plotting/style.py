@@ -41,6 +41,11 @@ def save(
         saved image (not on the one shown in the notebook) and as PNG metadata.
     dpi : int
         Resolution [dots per inch].
+
+    Returns
+    -------
+    Path or None
+        The written ``figures_dir/name.png``; None when ``figures_dir`` is None.
     """
     if figures_dir is None:
         return None
@@ -93,6 +98,11 @@ def class_cmap(n_classes: int):
     ----------
     n_classes : int
         Classes, background included.
+
+    Returns
+    -------
+    matplotlib.colors.ListedColormap
+        ``max(n_classes, 2)`` colours: black, then viridis.
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap

@@ -30,6 +30,11 @@ def phantoms_figure(examples: dict):
     examples : dict
         Kind -> ``(image, sinogram in network order, measured-row mask in network order,
         held_out)``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        2 x n panels: one column per kind.
     """
     import matplotlib.pyplot as plt
 
@@ -53,6 +58,11 @@ def gan_training_figure(histories: dict):
     ----------
     histories : dict
         Name -> history (list of dict from :func:`atomtools.training.fit`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels: generator L1, validation PSNR [dB].
     """
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -89,6 +99,11 @@ def reconstructions_figure(truth, images: dict, *, title: str = ""):
         Method -> reconstructed slice (or ``(slice, label)``).
     title : str
         Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per slice (truth first where given), up to five per row.
     """
     import matplotlib.pyplot as plt
 
@@ -120,6 +135,11 @@ def wedge_figure(table):
     ----------
     table : pandas.DataFrame
         From :func:`atomtools.tomo.evaluation.evaluate`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels: PSNR of the training kinds, PSNR of the held-out kind, SSIM.
     """
     import matplotlib.pyplot as plt
 
@@ -152,6 +172,11 @@ def volume_figure(volumes: dict, *, title: str = ""):
         :func:`atomtools.tomo.reconstruct_volume`.
     title : str
         Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        3 x n panels: one column per method.
     """
     import matplotlib.pyplot as plt
 
@@ -184,6 +209,11 @@ def isosurface_figure(volume, *, level: float | None = None, title: str = "", st
         Figure title.
     step : int
         Marching-cubes step (coarser is faster).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One 3D panel, axes [px].
     """
     import matplotlib.pyplot as plt
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection

@@ -65,6 +65,12 @@ def simulation_setup(
         Any :class:`~atomtools.simulation.SimulationConfig` field; ``None`` values
         are ignored.
 
+    Returns
+    -------
+    tuple
+        ``(config, n_structures, scheduler)``: the :class:`~atomtools.simulation.SimulationConfig`,
+        the number of structures (int) and the scheduler (str or None).
+
     Examples
     --------
     >>> config, n, scheduler = simulation_setup("smoke", sampling=0.2)
@@ -108,6 +114,13 @@ def unet_setup(
     **overrides
         :class:`~atomtools.columns.TrainConfig` or
         :class:`~atomtools.models.UNetConfig` fields; ``None`` values are ignored.
+
+    Returns
+    -------
+    tuple
+        ``(model, train, init)``: the :class:`~atomtools.models.UNetConfig`, the
+        :class:`~atomtools.columns.TrainConfig`, and the starting weights (``"pretrained"``, a path as
+        a str, or None for a random start).
 
     Examples
     --------

@@ -233,7 +233,13 @@ _BY_NAME = {nb.name: nb for nb in NOTEBOOKS}
 
 
 def names() -> tuple[str, ...]:
-    """The registered notebooks, in pipeline order."""
+    """The registered notebooks, in pipeline order.
+
+    Returns
+    -------
+    tuple of str
+        The notebook names, sorted (their number prefixes give the pipeline order).
+    """
     return tuple(sorted(_BY_NAME))
 
 
@@ -244,6 +250,11 @@ def notebook(name: str) -> Notebook:
     ----------
     name : str
         Notebook name, e.g. ``"02_train_unet"``.
+
+    Returns
+    -------
+    Notebook
+        The entry (its sizes per profile, handoff inputs and outputs).
 
     Raises
     ------
@@ -262,6 +273,11 @@ def current_profile(default: str = DEFAULT_PROFILE) -> str:
     ----------
     default : str
         Profile when the variable is unset.
+
+    Returns
+    -------
+    str
+        One of :data:`PROFILES`.
     """
     profile = os.environ.get("ATOMTOOLS_PROFILE", default) or default
     if profile not in PROFILES:
@@ -278,6 +294,11 @@ def settings(name: str, profile: str) -> dict:
         Notebook name.
     profile : {"smoke", "quick", "paper"}
         Run size.
+
+    Returns
+    -------
+    dict
+        A deep copy of the sizes (name to value), safe to change.
 
     Examples
     --------
@@ -298,6 +319,11 @@ def resolve(name: str, profile: str, **overrides) -> dict:
         As for :func:`settings`.
     **overrides
         Sizes set explicitly (``None``: keep the profile's).
+
+    Returns
+    -------
+    dict
+        The sizes of :func:`settings` updated with the overrides.
 
     Examples
     --------
@@ -320,6 +346,12 @@ def material_tag(material: str | None = None, zone_axis=None) -> str | None:
         A material name (:func:`atomtools.core.materials.material`); None: the default.
     zone_axis : three int, optional
         Its zone axis; None: [110].
+
+    Returns
+    -------
+    str or None
+        ``"<material>"`` along [110], ``"<material>-<uvw>"`` along another zone axis; None for CeO2
+        along [110].
 
     Raises
     ------
@@ -352,6 +384,11 @@ def results_dir(profile: str, *, root: str = "..", material: str | None = None, 
         The repository root as the caller sees it.
     material, zone_axis : optional
         Another material than the default: its results go in a folder of their own.
+
+    Returns
+    -------
+    str
+        The folder, relative to ``root``; not created.
 
     Examples
     --------
@@ -410,6 +447,11 @@ def pretrained_unet(material: str | None = None) -> str:
     material : str, optional
         Material name; None: CeO2.
 
+    Returns
+    -------
+    str
+        A manifest name (``"unet-ceo2"`` where the material has no U-Net of its own).
+
     Examples
     --------
     >>> pretrained_unet("CeO2"), pretrained_unet("Cu")
@@ -437,6 +479,12 @@ def unet_weights(weights: str | None, *, trained: str | Path, material: str | No
         Where ``02_train_unet`` writes them for this profile and material.
     material : str, optional
         Material name; None: CeO2.
+
+    Returns
+    -------
+    str
+        The weights path: ``weights`` where it is a path, else ``trained`` where it exists (and
+        ``weights`` is None), else the material's shipped weights (fetched).
 
     Raises
     ------

@@ -238,6 +238,11 @@ def reference_image(
         The objective lens.
     shape : two int
         Detector (rows, cols) [px].
+
+    Returns
+    -------
+    numpy.ndarray
+        The image, mean over the configurations, float32, shape ``shape`` (rows, cols).
     """
     import abtem
 

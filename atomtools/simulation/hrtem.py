@@ -195,6 +195,12 @@ def sample_task(config: SimulationConfig, *, seed: int, index: int) -> Structure
         Master seed of the dataset.
     index : int
         Structure index.
+
+    Returns
+    -------
+    StructureTask
+        The particle spec, and per image its optics, dose [e/Å²] and noise seed; the phonon seed, and
+        the domain-randomized settings where ``config.vary`` asks for them.
     """
     rng = np.random.default_rng([int(seed), int(index)])
     u = rng.uniform

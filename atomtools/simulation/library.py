@@ -83,6 +83,11 @@ def bulk_crystal(name: str) -> Atoms:
     name : str
         A key of :data:`CRYSTALS` (``"Au"``, ``"SrTiO3"``, ``"MoS2"``, ...).
 
+    Returns
+    -------
+    ase.Atoms
+        The periodic unit cell, positions [Å].
+
     Raises
     ------
     ValueError

@@ -197,6 +197,11 @@ def fourier_crop_spectrum(spectrum: np.ndarray, shape: tuple[int, int]) -> np.nd
     shape : two int
         The smaller grid (n, m).
 
+    Returns
+    -------
+    numpy.ndarray
+        The cropped spectrum, complex, shape ``shape``, unshifted, scaled by ``n m / (N M)``.
+
     Examples
     --------
     >>> a = np.ones((8, 8)); small = np.real(np.fft.ifft2(fourier_crop_spectrum(np.fft.fft2(a), (4, 4))))
@@ -229,6 +234,11 @@ def splat_gaussians(
         Peak value of each.
     combine : {"max", "sum"}
         How overlapping Gaussians add (``max`` keeps each peak at its amplitude).
+
+    Returns
+    -------
+    numpy.ndarray
+        The map, float32, shape ``shape``; zeros where ``rc`` is empty.
 
     Examples
     --------

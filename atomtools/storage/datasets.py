@@ -164,6 +164,12 @@ def create_or_resume(
     attrs : dict
         Further attributes: ``shape``, ``n_channels``, ``images_per_structure`` are
         required; anything else is stored as is.
+
+    Returns
+    -------
+    zarr.Group
+        The store open for writing: the existing unfinished one, or a new one with ``complete``
+        False, the layout's arrays, ``done`` (all False) and an empty ``structures`` group.
     """
     path = Path(path)
     config = _json_roundtrip(config)
@@ -273,6 +279,11 @@ def missing_structures(group: zarr.Group) -> list[int]:
     ----------
     group : zarr.Group
         An open store.
+
+    Returns
+    -------
+    list of int
+        The structure indices, ascending.
     """
     k = int(group.attrs["images_per_structure"])
     done = group["done"][:].reshape(-1, k)
@@ -415,6 +426,11 @@ def open_dataset(path: str | Path) -> Dataset:
     ----------
     path : str or Path
         The store.
+
+    Returns
+    -------
+    Dataset
+        The dataset, opened read-only.
 
     Raises
     ------

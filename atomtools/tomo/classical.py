@@ -117,6 +117,11 @@ def fbp(sinogram, angles, *, filter_name: str = DEFAULTS["fbp"]["filter_name"]) 
         [deg].
     filter_name : str
         ``"ramp"``, ``"shepp-logan"``, ``"cosine"``, ``"hamming"``, ``"hann"`` or None.
+
+    Returns
+    -------
+    numpy.ndarray
+        The slice, float32, shape (n, n); zero outside the reconstruction disc.
     """
     from skimage.transform import iradon
 
@@ -148,6 +153,11 @@ def sart(
         Sweeps over all angles.
     relaxation : float
         Relaxation of each update.
+
+    Returns
+    -------
+    numpy.ndarray
+        The slice, float32, shape (n, n), non-negative; zero outside the reconstruction disc.
     """
     from skimage.transform import iradon_sart
 
@@ -197,6 +207,12 @@ def sirt(sinogram, angles, *, iterations: int = DEFAULTS["sirt"]["iterations"]) 
         [deg].
     iterations : int
         Number of iterations.
+
+    Returns
+    -------
+    numpy.ndarray
+        The slice(s), float32, shape (n, n) or (n_slices, n, n), non-negative; zero outside the
+        reconstruction disc.
     """
     import torch
 
@@ -250,6 +266,12 @@ def tv(
         Relative TV weight.
     iterations : int
         Primal-dual iterations.
+
+    Returns
+    -------
+    numpy.ndarray
+        The slice(s), float32, shape (n, n) or (n_slices, n, n), non-negative; zero outside the
+        reconstruction disc.
     """
     import torch
 

@@ -35,6 +35,11 @@ def scores(truth: np.ndarray, image: np.ndarray) -> tuple[float, float]:
     ----------
     truth, image : numpy.ndarray
         (n, n) slices.
+
+    Returns
+    -------
+    tuple of float
+        ``(psnr, ssim)``: PSNR [dB] and SSIM.
     """
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 

@@ -51,6 +51,11 @@ def full_angles(n: int = 128) -> np.ndarray:
     n : int
         Number of projections.
 
+    Returns
+    -------
+    numpy.ndarray
+        The angles [deg], float64, shape (n,).
+
     Examples
     --------
     >>> full_angles(4)
@@ -98,6 +103,11 @@ def disc_mask(n: int) -> np.ndarray:
     ----------
     n : int
         Image size [px].
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, shape (n, n).
     """
     y, x = np.ogrid[:n, :n]
     return (y - n // 2) ** 2 + (x - n // 2) ** 2 <= (n // 2) ** 2
@@ -276,6 +286,11 @@ def angle_weights(angles) -> np.ndarray:
     angles : array_like
         Angles [deg], ascending.
 
+    Returns
+    -------
+    numpy.ndarray
+        The weights [rad], float32, shape (n_angles,); π/2 for a single angle.
+
     Examples
     --------
     >>> np.round(angle_weights([0, 10, 20, 40]) / np.deg2rad(1) * 2, 3).tolist()
@@ -334,6 +349,11 @@ def to_skimage(sinogram: np.ndarray) -> np.ndarray:
     ----------
     sinogram : numpy.ndarray
         ``(n_angles, n)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The transposed sinogram, C-contiguous, shape (n, n_angles).
     """
     return np.ascontiguousarray(np.asarray(sinogram).T)
 
@@ -345,5 +365,10 @@ def from_skimage(sinogram: np.ndarray) -> np.ndarray:
     ----------
     sinogram : numpy.ndarray
         ``(n, n_angles)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The transposed sinogram, C-contiguous, shape (n_angles, n).
     """
     return np.ascontiguousarray(np.asarray(sinogram).T)

@@ -143,6 +143,11 @@ def phantom(kind: str, *, n: int = 128, seed: int = 0) -> np.ndarray:
     seed : int
         Its random seed: the same ``(kind, n, seed)`` gives the same phantom.
 
+    Returns
+    -------
+    numpy.ndarray
+        The phantom, float32, shape (n, n), maximum 1, zero outside the reconstruction disc.
+
     Examples
     --------
     >>> p = phantom("polygons", n=64, seed=3)

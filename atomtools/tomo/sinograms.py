@@ -46,6 +46,12 @@ def add_shot_noise(sinogram: np.ndarray, *, dose: float, rng: np.random.Generato
     rng : numpy.random.Generator
         Source of the noise.
 
+    Returns
+    -------
+    numpy.ndarray
+        The noisy sinogram in the units of ``sinogram`` (counts times ``mean / dose``), float32, same
+        shape; a float32 copy where ``dose`` is infinite or the mean is not positive.
+
     Examples
     --------
     >>> s = np.full((4, 8), 2.0)
@@ -79,6 +85,11 @@ def grid_rows(angles, *, n_grid: int = 128, tolerance: float | None = None, uniq
     unique : bool
         Refuse two angles on one row (else several may share one: a series denser
         than the grid).
+
+    Returns
+    -------
+    numpy.ndarray
+        The grid row of each angle, int, shape (n_angles,), in 0 .. ``n_grid`` - 1.
 
     Raises
     ------
@@ -123,6 +134,11 @@ def to_network(sinogram, n_half: int | None = None):
     n_half : int, optional
         Rows below 0 degrees (default half the rows).
 
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        The re-ordered sinogram, of the type and shape of ``sinogram``.
+
     Examples
     --------
     >>> s = np.arange(8).reshape(2, 4)
@@ -145,6 +161,11 @@ def from_network(sinogram, n_half: int | None = None):
         In the network's order.
     n_half : int, optional
         As for :func:`to_network`.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        The sinogram on the full grid (rows in ascending angle), of the type and shape of ``sinogram``.
     """
     n = sinogram.shape[-2]
     h = n // 2 if n_half is None else n_half
@@ -212,6 +233,11 @@ def sinogram_scale(sinogram, mask) -> float:
         ``(n_angles, n)`` on the grid.
     mask : numpy.ndarray
         Measured rows.
+
+    Returns
+    -------
+    float
+        The mean; 1.0 where it is not positive.
     """
     value = float(np.asarray(sinogram)[np.asarray(mask)].mean())
     return value if value > 0 else 1.0
@@ -230,6 +256,11 @@ def subtract_background(series: np.ndarray, *, percentile: float = 2.0) -> np.nd
         ``(n_angles, ...)`` projections or sinograms.
     percentile : float
         The percentile of each projection taken as its background [%].
+
+    Returns
+    -------
+    numpy.ndarray
+        The projections less their offsets, clipped at zero, float32, shape of ``series``.
 
     Examples
     --------

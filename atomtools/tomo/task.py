@@ -22,6 +22,7 @@ Both runs resume exactly from their checkpoints.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import PatchConfig, PatchDiscriminator, RRDBConfig, RRDBNet, UNet, UNetConfig, load_model, save_model
-from ..training import OptimizerSpec, Task, fit
+from ..training import OptimizerSpec, Task, TrainResult, fit
 from ..utils import Record
 from .operators import Projector, full_angles
 from .phantoms import TRAINING_KINDS, phantom
@@ -82,8 +83,6 @@ class GanConfig(Record):
         Range of the log-uniform dose [counts per pixel at the mean].
     noise_free : float
         Fraction of samples without noise.
-    kinds : tuple of str
-        Phantom kinds trained on.
     seed : int
         Seed of the networks and of every sample.
     validate_every : int
@@ -105,7 +104,6 @@ class GanConfig(Record):
     sparse: float = 0.25
     dose: tuple[float, float] = (100.0, 1e5)
     noise_free: float = 0.1
-    kinds: tuple[str, ...] = TRAINING_KINDS
     seed: int = 0
     validate_every: int = 200
     validation: int = 16
@@ -130,7 +128,7 @@ class GanConfig(Record):
         return cls(steps=int(steps), validate_every=max(1, int(steps) // 5), **fields)
 
 
-def sample(config: GanConfig, step: int, index: int) -> dict:
+def sample(config: GanConfig, step: int, index: int, *, kinds: Sequence[str] = TRAINING_KINDS) -> dict:
     """Sample ``index`` of step ``step``: phantom, clean and noisy sinograms, mask.
 
     Parameters
@@ -141,6 +139,8 @@ def sample(config: GanConfig, step: int, index: int) -> dict:
         Training step (-1: the validation set).
     index : int
         Sample within the step.
+    kinds : sequence of str
+        Phantom kinds drawn from (:func:`~atomtools.tomo.phantoms.phantom`).
 
     Returns
     -------
@@ -149,7 +149,7 @@ def sample(config: GanConfig, step: int, index: int) -> dict:
         (n,) bool, ``wedge`` [deg], ``dose``, ``kind``.
     """
     rng = np.random.default_rng([config.seed, step + 1, index])
-    kind = config.kinds[int(rng.integers(len(config.kinds)))]
+    kind = kinds[int(rng.integers(len(kinds)))]
     image = phantom(kind, n=config.n, seed=int(rng.integers(2**31)))
     projector = Projector(config.n, full_angles(config.n))
     clean = projector.forward(image)
@@ -165,7 +165,7 @@ def _network_input(noisy: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, flo
     return np.stack([to_network(noisy / scale * rows), to_network(rows)]), scale
 
 
-def inpaint_batch(config: GanConfig, step: int, indices) -> dict:
+def inpaint_batch(config: GanConfig, step: int, indices, *, kinds: Sequence[str] = TRAINING_KINDS) -> dict:
     """The inpainting batch: network input, target, mask (network order), scales.
 
     Parameters
@@ -176,10 +176,20 @@ def inpaint_batch(config: GanConfig, step: int, indices) -> dict:
         Training step (-1: validation).
     indices : iterable of int
         Samples.
+    kinds : sequence of str
+        Phantom kinds drawn from.
+
+    Returns
+    -------
+    dict of torch.Tensor
+        For B samples on the n-angle grid: ``input`` (B, 2, n, n) (the scaled measured sinogram and the
+        measured-row mask, network order), ``target`` (B, 1, n, n) (the clean sinogram over its scale,
+        network order), ``scale`` (B,) float32, ``image`` (B, n, n) (the phantoms) and ``mask``
+        (B, n) bool (the measured rows, grid order).
     """
     xs, ts, scales, images, masks = [], [], [], [], []
     for i in indices:
-        s = sample(config, step, i)
+        s = sample(config, step, i, kinds=kinds)
         x, scale = _network_input(s["noisy"], s["mask"])
         xs.append(x)
         ts.append(to_network(s["clean"] / scale)[None])
@@ -275,6 +285,11 @@ def refine(refiner: torch.nn.Module, fbp_image, scale=None):
     scale : float or array_like, optional
         What the sinograms were divided by (the refiner works on normalized slices);
         default: the images' 99.5th percentile.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        The refined reconstructions, of the type and shape of ``fbp_image`` (float32 for NumPy input).
     """
     is_numpy = isinstance(fbp_image, np.ndarray)
     x = torch.from_numpy(np.asarray(fbp_image, np.float32)) if is_numpy else fbp_image
@@ -295,6 +310,7 @@ def _fit_gan(
     generator,
     discriminator,
     config: GanConfig,
+    kinds: Sequence[str],
     batch,
     step_fn,
     validate,
@@ -304,7 +320,7 @@ def _fit_gan(
     init,
     progress: bool,
     desc: str,
-) -> dict:
+) -> TrainResult:
     """Train a generator and its discriminator; save the generator with its metadata."""
     torch.manual_seed(config.seed)
     task = Task(
@@ -316,7 +332,7 @@ def _fit_gan(
         batch=batch,
         train_step=step_fn,
         validate=validate,
-        signature={"config": config.to_dict(), "init": _hash(init), **signature},
+        signature={"config": config.to_dict(), "kinds": list(kinds), "init": _hash(init), **signature},
     )
     start = time.monotonic()
     history = fit(
@@ -331,9 +347,10 @@ def _fit_gan(
     )
     seconds = time.monotonic() - start
     validation = {k: v for row in history for k, v in row.items() if k.startswith("val_")}
-    meta = {"train_config": config.to_dict(), "validation": validation, "training_seconds": seconds}
+    train_config = {**config.to_dict(), "kinds": list(kinds)}
+    meta = {"train_config": train_config, "validation": validation, "training_seconds": seconds}
     save_model(out, generator, metadata={**meta, "init": _hash(init), **metadata})
-    return {"weights": out, "validation": validation, "seconds": seconds}
+    return TrainResult(weights=out, history=history, validation=validation, seconds=seconds)
 
 
 def _batch_fn(config: GanConfig, make):
@@ -344,18 +361,32 @@ def _batch_fn(config: GanConfig, make):
     return batch
 
 
+def _check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    from .phantoms import KINDS
+
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    unknown = [k for k in kinds if k not in KINDS]
+    if not kinds or unknown:
+        raise ValueError(f"kinds must be phantom kinds among {list(KINDS)}, got {list(kinds)}")
+    return kinds
+
+
 def train_inpainter(
+    kinds: Sequence[str],
     out: str | Path,
     config: GanConfig = GanConfig(),
     *,
     model_config: RRDBConfig = RRDBConfig(stem=2),
     init: str | Path | None = None,
     progress: bool = True,
-) -> dict:
+) -> TrainResult:
     """Train the sinogram-inpainting RRDB GAN; write its weights to ``out`` (resumes).
 
     Parameters
     ----------
+    kinds : sequence of str
+        The phantom kinds it learns from (:data:`~atomtools.tomo.phantoms.TRAINING_KINDS`:
+        the project's), drawn afresh for every sample.
     out : str or Path
         Weights file (``.pt``); the checkpoint (``.ckpt``) and history (``.csv``) lie beside it.
     config : GanConfig
@@ -369,18 +400,22 @@ def train_inpainter(
 
     Returns
     -------
-    dict
-        ``weights`` (path), ``validation`` (the last validation numbers), ``seconds``.
+    TrainResult
+        The weights, history, last validation numbers and seconds.
     """
     out = Path(out)
+    kinds = _check_kinds(kinds)
     torch.manual_seed(config.seed)
     generator = RRDBNet(model_config)
     if init is not None:
         generator, _ = load_model(init, expected=INPAINT_FORMAT)
         model_config = generator.config
     discriminator = PatchDiscriminator(PatchConfig(in_channels=1))
-    val = inpaint_batch(config, -1, range(config.validation))
+    val = inpaint_batch(config, -1, range(config.validation), kinds=kinds)
     projector = Projector(config.n, full_angles(config.n))
+
+    def make(cfg, step, indices):
+        return inpaint_batch(cfg, step, indices, kinds=kinds)
 
     def validate(networks) -> dict:
         completed = from_network(_complete(networks["generator"], val["input"])[:, 0])
@@ -400,7 +435,8 @@ def train_inpainter(
         generator,
         discriminator,
         config,
-        _batch_fn(config, inpaint_batch),
+        kinds,
+        _batch_fn(config, make),
         _inpaint_step(config),
         validate,
         signature={"model": model_config.to_dict(), "task": "inpaint"},
@@ -422,7 +458,7 @@ def _rows(val: dict) -> torch.Tensor:
     return val["mask"][:, :, None].float()
 
 
-def refine_batch(config: GanConfig, step: int, indices, inpainter) -> dict:
+def refine_batch(config: GanConfig, step: int, indices, inpainter, *, kinds: Sequence[str] = TRAINING_KINDS) -> dict:
     """The refinement batch: FBP of the inpainted sinogram, phantom and measured rows, normalized.
 
     Each slice is divided by its 99.5th percentile (as :func:`refine` does), so the
@@ -438,8 +474,18 @@ def refine_batch(config: GanConfig, step: int, indices, inpainter) -> dict:
         Samples.
     inpainter : torch.nn.Module
         The trained inpainting generator.
+    kinds : sequence of str
+        Phantom kinds drawn from.
+
+    Returns
+    -------
+    dict of torch.Tensor
+        For B samples, each divided by its ``q``: ``input`` (B, 1, n, n) (the FBP of the completed
+        sinogram), ``target`` (B, 1, n, n) (the phantom), ``measured`` (B, n, n) (the measured sinogram,
+        grid order); with ``rows`` (B, n, 1) (measured-row multiplier, float), ``q`` (B,) (the 99.5th
+        percentiles) and ``image`` (B, n, n) (the phantoms, unscaled).
     """
-    b = inpaint_batch(config, step, indices)
+    b = inpaint_batch(config, step, indices, kinds=kinds)
     projector = Projector(config.n, full_angles(config.n))
     with torch.no_grad():
         completed = from_network(_complete(inpainter.eval(), b["input"])[:, 0])
@@ -457,24 +503,28 @@ def refine_batch(config: GanConfig, step: int, indices, inpainter) -> dict:
 
 
 def train_refiner(
+    kinds: Sequence[str],
     out: str | Path,
-    inpainter_weights: str | Path,
     config: GanConfig = GanConfig(),
     *,
+    inpainter: str | Path,
     model_config: UNetConfig = UNetConfig(heads=(1,), width=16, depth=4),
     init: str | Path | None = None,
     progress: bool = True,
-) -> dict:
+) -> TrainResult:
     """Train the tomogram-refinement U-Net GAN on the trained inpainter's reconstructions.
 
     Parameters
     ----------
+    kinds : sequence of str
+        The phantom kinds it learns from, drawn afresh for every sample.
     out : str or Path
         Weights file (``.pt``); checkpoint and history beside it.
-    inpainter_weights : str or Path
-        The inpainting generator (:func:`train_inpainter`).
     config : GanConfig
         Training.
+    inpainter : str or Path
+        The inpainting generator's weights (:func:`train_inpainter`): its reconstructions
+        are what the refiner learns to correct.
     model_config : UNetConfig
         Refiner architecture (one regression head; ignored with ``init``).
     init : str or Path, optional
@@ -485,12 +535,14 @@ def train_refiner(
 
     Returns
     -------
-    dict
-        ``weights``, ``validation``, ``seconds``.
+    TrainResult
+        The weights, history, last validation numbers and seconds.
     """
     from ..data import sha256
 
     out = Path(out)
+    kinds = _check_kinds(kinds)
+    inpainter_weights = inpainter
     inpainter, _ = load_model(inpainter_weights, expected=INPAINT_FORMAT)
     torch.manual_seed(config.seed)
     refiner = UNet(model_config)
@@ -501,10 +553,10 @@ def train_refiner(
         model_config = refiner.config
     discriminator = PatchDiscriminator(PatchConfig(in_channels=1))
     projector = Projector(config.n, full_angles(config.n))
-    val = refine_batch(config, -1, range(config.validation), inpainter)
+    val = refine_batch(config, -1, range(config.validation), inpainter, kinds=kinds)
 
     def make(cfg, step, indices):
-        return refine_batch(cfg, step, indices, inpainter)
+        return refine_batch(cfg, step, indices, inpainter, kinds=kinds)
 
     def step_fn(networks, batch, optimize):
         g, d = networks["generator"], networks["discriminator"]
@@ -531,6 +583,7 @@ def train_refiner(
         refiner,
         discriminator,
         config,
+        kinds,
         _batch_fn(config, make),
         step_fn,
         validate,
@@ -554,6 +607,11 @@ def gan_card(path: str | Path, *, measured: str = "") -> str:
         Weights from :func:`train_inpainter` or :func:`train_refiner`.
     measured : str
         Markdown with the numbers measured on test phantoms (``03`` and ``04``).
+
+    Returns
+    -------
+    str
+        The model card, markdown (:func:`atomtools.models.model_card`).
     """
     from ..models import load_model, model_card
 

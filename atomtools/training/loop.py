@@ -39,7 +39,37 @@ from torch import nn
 
 from ..utils import atomic_path, progress_bar
 
-__all__ = ["OptimizerSpec", "Task", "fit", "distributed", "device", "write_history"]
+__all__ = ["OptimizerSpec", "Task", "TrainResult", "fit", "distributed", "device", "write_history"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What every trainer of atomtools returns.
+
+    Every trainer has one shape, ``train_*(data, out, config, *, init=None, ...) ->
+    TrainResult``: what it learns from, the weights file it writes (its resumable
+    ``.ckpt`` and ``.csv`` history beside it), its settings, and keyword options.
+
+    Attributes
+    ----------
+    weights : Path
+        The weights file written (:func:`atomtools.models.save_model`).
+    history : list of dict
+        One row per step (:func:`fit`).
+    validation : dict
+        The last validation numbers (``val_*``).
+    seconds : float
+        Wall time of the training [s].
+    calibration : dict
+        What was calibrated after training (temperatures, conformal levels), by name;
+        empty where nothing is.
+    """
+
+    weights: Path
+    history: list[dict]
+    validation: dict
+    seconds: float
+    calibration: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,7 +160,13 @@ class Task:
 
 
 def distributed() -> tuple[int, int]:
-    """(rank, world size): a process group is started under ``torchrun``, else (0, 1)."""
+    """(rank, world size): a process group is started under ``torchrun``, else (0, 1).
+
+    Returns
+    -------
+    tuple of int
+        ``(rank, world_size)``; ``(0, 1)`` outside ``torchrun``.
+    """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import torch.distributed as dist
 
@@ -141,7 +177,13 @@ def distributed() -> tuple[int, int]:
 
 
 def device() -> torch.device:
-    """This rank's device: its GPU where there is one, else the CPU."""
+    """This rank's device: its GPU where there is one, else the CPU.
+
+    Returns
+    -------
+    torch.device
+        ``cuda:<LOCAL_RANK>`` where CUDA is available, else ``cpu``.
+    """
     return (
         torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
     )

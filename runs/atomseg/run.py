@@ -54,12 +54,12 @@ def main() -> None:
         stores.append(make_library(path, LibraryConfig(crystals=getattr(lib, crystals)), n_images=n, seed=seed))
     if not STAGE1.exists():
         STAGE1.parent.mkdir(parents=True, exist_ok=True)
-        out, _ = train_segmenter(stores[0], SegmenterConfig(**STAGE1_CONFIG), out=STAGE1)
+        out = train_segmenter(stores[0], STAGE1, SegmenterConfig(**STAGE1_CONFIG)).weights
         shutil.move(out.with_suffix(".csv"), Path(__file__).with_name("atomseg_stage1.csv"))
     if not WEIGHTS.exists():
-        out, history = train_segmenter(stores, SegmenterConfig(**STAGE2_CONFIG), out=WEIGHTS, init=STAGE1)
-        shutil.move(out.with_suffix(".csv"), Path(__file__).with_name("atomseg.csv"))
-        print(out, history[-1])
+        result = train_segmenter(stores, WEIGHTS, SegmenterConfig(**STAGE2_CONFIG), init=STAGE1)
+        shutil.move(result.weights.with_suffix(".csv"), Path(__file__).with_name("atomseg.csv"))
+        print(result.weights, result.history[-1])
 
 
 if __name__ == "__main__":

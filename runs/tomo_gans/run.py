@@ -20,12 +20,13 @@ REFINE_CONFIG = dict(steps=1200, batch_size=8, lr=5e-4, seed=2020, validate_ever
 
 
 def main() -> None:
+    from atomtools.tomo.phantoms import TRAINING_KINDS
     from atomtools.tomo.task import GanConfig, train_inpainter, train_refiner
 
     if not INPAINT.exists():
-        print(train_inpainter(INPAINT, GanConfig(**INPAINT_CONFIG)))
+        print(train_inpainter(TRAINING_KINDS, INPAINT, GanConfig(**INPAINT_CONFIG)))
     if not REFINE.exists():
-        print(train_refiner(REFINE, INPAINT, GanConfig(**REFINE_CONFIG)))
+        print(train_refiner(TRAINING_KINDS, REFINE, GanConfig(**REFINE_CONFIG), inpainter=INPAINT))
 
 
 if __name__ == "__main__":

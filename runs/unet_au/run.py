@@ -53,8 +53,8 @@ def train() -> None:
     result = train_unet(
         DATA,
         WEIGHTS,
+        TrainConfig(**TRAIN_CONFIG),
         model_config=UNetConfig(width=16, depth=3, stem=2, heads=(13,)),
-        config=TrainConfig(**TRAIN_CONFIG),
         init="pretrained",
     )
     made = (
@@ -63,7 +63,7 @@ def train() -> None:
         "shipped CeO2 network's trunk) on a 2-core CPU (torch 2.13.0)."
     )
     write_text(WEIGHTS.with_suffix(".md"), unet_card(WEIGHTS, extra=made))
-    print(result["validation"], result["temperature"])
+    print(result.validation, result.calibration["temperature"])
 
 
 CITATION = (

@@ -64,12 +64,12 @@ def train() -> None:
     result = train_unet(
         DATA,
         WEIGHTS,
+        TrainConfig(**TRAIN_CONFIG),
         model_config=UNetConfig(width=16, depth=3, stem=2),
-        config=TrainConfig(**TRAIN_CONFIG),
         init="pretrained",
     )
     write_text(WEIGHTS.with_suffix(".md"), unet_card(WEIGHTS))
-    print(result["validation"], result["temperature"])
+    print(result.validation, result.calibration["temperature"])
 
 
 def evaluate() -> None:
