@@ -372,7 +372,9 @@ def test_frames_validate_shape_colour_and_times():
     ):
         Frames(np.ones((2, 3, 16, 16)), source="movie.npy")
     with pytest.raises(ValueError, match=r"photo\.png: .*colour image.*convert it to grey"):
-        Frames(np.ones((16, 16, 3)), source="photo.png")
+        Frames(np.dstack([np.ones((16, 16)), np.zeros((16, 16)), np.ones((16, 16))]), source="photo.png")
+    saved_as_colour = Frames(np.dstack([np.arange(256.0).reshape(16, 16)] * 3), source="grey.png")
+    assert saved_as_colour.shape == (1, 16, 16) and saved_as_colour.frame(0)[1, 0] == 16
     with pytest.raises(ValueError, match="3 times for 2 frames"):
         Frames(np.ones((2, 16, 16)), times=[0, 1, 2])
     with pytest.raises(ValueError, match="real numbers"):

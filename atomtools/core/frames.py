@@ -1,5 +1,5 @@
 """Frames as arrays: the checks every reader of an image applies (one pixel-size rule, one
-shape rule), normalization, resampling to another pixel size (the one resampler),
+shape rule, one grey conversion), normalization, resampling to another pixel size (the one resampler),
 band-limited cropping, FFT-friendly sizes and the repair of dead and hot pixels.
 
 Units: pixel sizes [Å].
@@ -19,8 +19,80 @@ __all__ = [
     "check_frame",
     "resample_frame",
     "repair_pixels",
+    "to_grey",
+    "LUMINANCE",
     "SAMPLING_RANGE",
 ]
+
+#: Weights of R, G and B in a grey image's luminance (ITU-R BT.601).
+LUMINANCE = (0.299, 0.587, 0.114)
+
+
+def to_grey(data, *, rgb: str | None = None, name: str = "image", colour_axis: int | None = None):
+    """Grey data from grey, grey + alpha, RGB or RGBA data: the one conversion every reader uses.
+
+    - grey data (no colour axis) is returned as it is;
+    - a grey image saved as colour (R, G and B equal) becomes its first channel, alpha dropped;
+    - true colour is converted only when asked (``rgb="luminance"``: 0.299 R + 0.587 G +
+      0.114 B), and otherwise refused: which channel holds the signal is the user's call.
+
+    Works on NumPy and Dask arrays alike (a Dask array stays lazy, except that the check
+    for equal channels reads it).
+
+    Parameters
+    ----------
+    data : array-like
+        An image or a stack of them.
+    rgb : {None, "luminance"}
+        What to do with true colour.
+    name : str
+        What to call the data in messages (a file name).
+    colour_axis : int, optional
+        The axis that holds the channels (1 to 4 of them); default: the last, where it
+        has 3 or 4 entries and the axis before it more than 4 (else the data are grey).
+
+    Returns
+    -------
+    array
+        The grey data, without the colour axis (float32 where converted, otherwise the
+        input's dtype); ``data`` itself where it is grey already.
+
+    Raises
+    ------
+    ValueError
+        For true colour without ``rgb="luminance"`` (naming ``name``), an unknown ``rgb``,
+        or more than 4 channels.
+
+    Examples
+    --------
+    >>> grey = np.arange(64.0).reshape(8, 8)
+    >>> to_grey(np.dstack([grey] * 3 + [np.ones_like(grey)])).shape  # grey saved as RGBA
+    (8, 8)
+    >>> round(float(to_grey(np.dstack([grey, 0 * grey, 0 * grey]), rgb="luminance")[1, 0]), 3)  # 0.299 x 8
+    2.392
+    """
+    if rgb not in (None, "luminance"):
+        raise ValueError(f"{name}: rgb must be None or 'luminance', got {rgb!r}")
+    if colour_axis is None:
+        if not (data.ndim >= 3 and data.shape[-1] in (3, 4) and data.shape[-2] > 4):
+            return data
+        colour_axis = data.ndim - 1
+    data = np.moveaxis(data, colour_axis, -1)
+    n = data.shape[-1]
+    if n > 4:
+        raise ValueError(f"{name}: {n} colour channels; 1 to 4 (grey, grey + alpha, RGB, RGBA) can be converted")
+    if n in (1, 2):  # grey (+ alpha)
+        return data[..., 0]
+    r, g, b = data[..., 0], data[..., 1], data[..., 2]
+    if rgb is None and bool((r == g).all()) and bool((r == b).all()):
+        return r
+    if rgb is None:
+        raise ValueError(
+            f"{name}: a colour image (shape {tuple(data.shape)}, its R, G and B differ); frames are grey: convert it "
+            "to grey yourself (which channel holds the signal is yours to say), or read it with rgb='luminance'"
+        )
+    weights = np.asarray(LUMINANCE, np.float32)
+    return (data[..., :3].astype(np.float32) * weights).sum(axis=-1)
 
 
 def _valuation2(n: int) -> int:

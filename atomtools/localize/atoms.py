@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from ..core.frames import to_grey
+
 __all__ = [
     "SEGMENTER_SAMPLING",
     "as_grey",
@@ -53,7 +55,8 @@ def as_grey(image, *, name: str = "image") -> np.ndarray:
 
     RGB(A) images whose colour channels are equal (grey PNGs saved as colour) become
     their first channel; the alpha channel is dropped. Colour images are refused:
-    which channel holds the signal is the user's call. Integer images of any depth
+    which channel holds the signal is the user's call (the readers' one conversion,
+    :func:`atomtools.core.frames.to_grey`). Integer images of any depth
     become float32 unchanged in value.
 
     Parameters
@@ -76,13 +79,7 @@ def as_grey(image, *, name: str = "image") -> np.ndarray:
     """
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-        colour = arr[..., :3]
-        if not (np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2])):
-            raise ValueError(
-                f"{name} is a colour image (its R, G and B differ): pass one channel, or convert it to grey "
-                "yourself (which channel holds the signal is yours to say)"
-            )
-        arr = colour[..., 0]
+        arr = to_grey(arr, name=name, colour_axis=2)
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected one 2D frame (H, W) or an RGB(A) image (H, W, 3|4), got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):

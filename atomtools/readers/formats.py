@@ -43,6 +43,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ..core.frames import to_grey
 from .metadata import _get, _json_subset, _mapped_metadata, _unreadable
 from .tiff import _open_tiff
 from .units import _axis_times, _mrc_has_cell
@@ -79,7 +80,6 @@ _RSCIIO = {
 }
 
 #: ITU-R BT.601 luma weights (R, G, B).
-_LUMA = np.array([0.299, 0.587, 0.114])
 
 #: Where the original metadata of a reader names the detector, first match wins.
 _DETECTOR_PATHS = (
@@ -118,26 +118,12 @@ def _open(path: Path, *, signal, units, rgb) -> dict:
 
 
 def _grey(data: da.Array, colour: int | None, rgb: str | None, name: str, metadata: dict) -> da.Array:
-    """Colour data (channels last) converted to grey, or refused; grey data unchanged."""
-    if colour is None:
-        if data.ndim >= 3 and data.shape[-1] in (3, 4) and data.shape[-2] > 4:
-            colour = data.ndim - 1
-        else:
-            return data
-    if rgb is None:
-        raise ValueError(
-            f"{name}: a colour image (shape {data.shape}, {data.shape[colour]} channels); frames are grey: convert it "
-            "to grey (e.g. its luminance), or read it with rgb='luminance'"
-        )
-    data = da.moveaxis(data, colour, -1)
-    n = data.shape[-1]
-    if n in (1, 2):  # grey (+ alpha)
-        grey = data[..., 0].astype(np.float32)
-    elif n in (3, 4):  # RGB (+ alpha)
-        grey = (data[..., :3].astype(np.float32) * _LUMA.astype(np.float32)).sum(axis=-1)
-    else:
-        raise ValueError(f"{name}: {n} colour channels; rgb='luminance' converts 1 to 4 (grey, RGB, + alpha)")
-    metadata["converted"] = f"rgb='luminance' from {n} channels (0.299 R + 0.587 G + 0.114 B)"
+    """Colour data converted to grey (:func:`atomtools.core.frames.to_grey`), or refused."""
+    grey = to_grey(data, rgb=rgb, name=name, colour_axis=colour)
+    if grey.ndim < data.ndim:
+        n = data.shape[data.ndim - 1 if colour is None else colour]
+        how = "rgb='luminance' (0.299 R + 0.587 G + 0.114 B)" if rgb and n >= 3 else "its first channel (grey)"
+        metadata["converted"] = f"{how} from {n} channels"
     return grey
 
 

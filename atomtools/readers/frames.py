@@ -31,6 +31,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ..core.frames import to_grey
 from .formats import SUFFIXES, _check_path, _open
 from .metadata import _unreadable
 from .units import _check_plausible, _file_sampling
@@ -63,8 +64,9 @@ class Frames:
     Raises
     ------
     ValueError
-        If ``data`` is not 2D or 3D (naming ``source`` and the shape), looks like a colour
-        image (3 or 4 values in its last axis), is not real numbers, holds no frame; if
+        If ``data`` is not 2D or 3D (naming ``source`` and the shape), is a colour image
+        whose R, G and B differ (:func:`~atomtools.core.frames.to_grey`; a grey image
+        saved as colour becomes its first channel), is not real numbers, holds no frame; if
         ``sampling`` is not a number in :data:`SAMPLING_RANGE`; if ``times`` does not give
         one finite time per frame.
 
@@ -95,11 +97,7 @@ class Frames:
                 f"{self.source}: frames must be real numbers (integer or float), not {data.dtype}; "
                 "convert complex or boolean data first"
             )
-        if data.ndim >= 3 and data.shape[-1] in (3, 4) and data.shape[-2] > 4:
-            raise ValueError(
-                f"{self.source}: shape {data.shape} looks like a colour image (RGB/RGBA in the last axis); "
-                "frames are grey: convert it to grey (e.g. its luminance), or read it with rgb='luminance'"
-            )
+        data = to_grey(data, name=self.source)  # a grey image saved as colour; true colour is refused
         if data.ndim == 2:
             data = data[None]
         if data.ndim != 3:
