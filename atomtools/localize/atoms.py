@@ -254,14 +254,6 @@ def _resample_plan(sampling: float | None, shape) -> float:
     return 1.0
 
 
-def _zoom(image: np.ndarray, factor: float) -> np.ndarray:
-    if factor == 1.0:
-        return image
-    if factor < 1.0:  # shrinking: average first so no dose is thrown away, then interpolate
-        image = ndimage.uniform_filter(image, size=max(1, int(round(1 / factor))))
-    return ndimage.zoom(image, factor, order=1).astype(np.float32)
-
-
 def segment(
     image,
     *,
@@ -299,7 +291,7 @@ def segment(
         ``mask`` (H, W) float32 in [0, 1] (a Gaussian of peak 1 on every atom),
         ``denoised`` and ``deblurred`` (H, W) float32 in the frame's units.
     """
-    from ..core.imaging import check_sampling
+    from ..core.frames import check_sampling, resample_frame
     from ..inference import Regression, predict_tiled
 
     if contrast not in ("bright", "dark"):
@@ -311,11 +303,12 @@ def segment(
     view = _network_view(frame, sampling, meta, contrast)
     x, (offset, scale) = normalize_frame(view["frame"], stats=stats)
     factor = _resample_plan(sampling, frame.shape)
-    small = _zoom(x, factor)
+    # the one resampler (averaging where it shrinks, so no dose is lost), in pixels of the frame
+    small = x if factor == 1.0 else resample_frame(x, 1.0, 1.0 / factor).astype(np.float32)
     multiple = int(meta.get("config", {}).get("stem", 1)) * 2 ** int(meta.get("config", {}).get("depth", 3))
     maps = predict_tiled(small, net, Regression(3), multiple=multiple, tile=tile)["image"]
     if factor != 1.0:
-        maps = np.stack([ndimage.zoom(m, np.array(frame.shape) / np.array(m.shape), order=1) for m in maps])
+        maps = resample_frame(maps, 1.0 / factor, 1.0, shape=frame.shape)
     mask = 1.0 / (1.0 + np.exp(-np.clip(maps[0], -30, 30)))
     sign, level = view["sign"], view["level"]
     return {
