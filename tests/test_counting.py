@@ -176,6 +176,34 @@ def test_columns_off_the_crystal_lattice_are_dropped():
     assert columns.crystal_columns(only, material("CeO2")).all()
 
 
+def test_a_particle_is_indexed_once_and_the_answer_handed_on(monkeypatch):
+    """The crystal check indexes each particle; the decoding reuses that answer (no global cache)."""
+    from atomtools.core import chords
+
+    xy, true = _particle(1, "wulff")
+    table = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "channel": 0})
+    indexed: dict = {}
+    assert columns.crystal_columns(table, material("CeO2"), indexed=indexed).all()
+    # found again through pixels and back (as recount does): the same key
+    again = (np.round(xy / 0.16, 9) * 0.16).astype(float)
+    assert list(indexed) == [chords.indexing_key(again)]
+    calls = []
+    real = chords._index
+    monkeypatch.setattr(chords, "_index", lambda *a: calls.append(1) or real(*a))
+    p = _gaussian_probabilities(true + 0.4, width=0.8)
+    handed = decode_counts(xy, p, "CeO2", indexed=indexed[chords.indexing_key(xy)])
+    assert not calls  # nothing searched again
+    fresh = decode_counts(xy, p, "CeO2")
+    assert len(calls) == 1  # and nothing kept between calls: the core holds no state
+    decode_counts(xy, p, "CeO2")
+    assert len(calls) == 2
+    np.testing.assert_array_equal(handed["probabilities"], fresh["probabilities"])
+    with pytest.raises(ValueError, match="indices for"):
+        decode_counts(
+            xy, p, "CeO2", indexed=tuple(v[:3] if i < 2 else v for i, v in enumerate(indexed[chords.indexing_key(xy)]))
+        )
+
+
 def _defocus_patches(n_structures: int = 40, per: int = 3, columns: int = 12, seed: int = 0) -> dict:
     """Patches whose blob width reads the defocus (a toy of the physics: a column's contrast shape)."""
     rng = np.random.default_rng(seed)

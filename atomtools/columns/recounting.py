@@ -53,7 +53,12 @@ def particle_groups(xy: np.ndarray, *, link: float) -> np.ndarray:
 
 
 def crystal_columns(
-    table: pd.DataFrame, material: Material, *, min_group: int = 5, max_residual: float = 0.25
+    table: pd.DataFrame,
+    material: Material,
+    *,
+    min_group: int = 5,
+    max_residual: float = 0.25,
+    indexed: dict | None = None,
 ) -> np.ndarray:
     """Which columns belong to a crystal of ``material``: their particle sits on its projected lattice.
 
@@ -75,6 +80,9 @@ def crystal_columns(
         Fewest columns of a group judged on its own.
     max_residual : float
         Largest median distance of a crystal's columns from its lattice sites [Å].
+    indexed : dict, optional
+        Filled with each judged group's lattice indexing under
+        :func:`~atomtools.core.chords.indexing_key`, for :func:`recount` to reuse.
 
     Returns
     -------
@@ -83,7 +91,7 @@ def crystal_columns(
     """
     from scipy.spatial import cKDTree
 
-    from ..core.chords import index_columns, projected_lattice
+    from ..core.chords import index_columns, indexing_key, projected_lattice
 
     keep = np.ones(len(table), bool)
     lattice = projected_lattice(material)
@@ -97,7 +105,10 @@ def crystal_columns(
     for g in np.unique(groups):
         members = groups == g
         if members.sum() >= min_group:
-            crystal[members] = np.median(index_columns(xy[rows][members], lattice)[1]) <= max_residual
+            answer = index_columns(xy[rows][members], lattice)
+            crystal[members] = np.median(answer[1]) <= max_residual
+            if indexed is not None:
+                indexed[indexing_key(xy[rows][members])] = answer
     if not crystal.any():
         return keep
     keep[rows] = crystal
@@ -121,6 +132,7 @@ def recount(
     coverage: float | None = None,
     defocus_estimator=None,
     tilt_estimator=None,
+    indexed: dict | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Counts of the principal species' columns from the counter, decoded particle by particle.
 
@@ -156,6 +168,9 @@ def recount(
         particle's mistilt from its columns (a particle of fewer than 8 columns: from
         the frame's), and the counter is told it; None: the counter answers for its
         whole trained range of mistilt.
+    indexed : dict, optional
+        Particles' lattice indexing from :func:`crystal_columns` (``indexed=``), reused
+        by the decoding where the same columns make a particle.
 
     Returns
     -------
@@ -168,7 +183,7 @@ def recount(
         ``tilt`` (``{"tilt": [degrees], "std": [degrees]}``, each (N,), one estimate
         per particle, or None).
     """
-    from ..core.chords import decode_counts
+    from ..core.chords import decode_counts, indexing_key
 
     _counting.condition_vector(optics, tilt=tilt)  # bad input fails here, columns or not
     energy = _counting._given(optics).get("energy")
@@ -243,7 +258,8 @@ def recount(
             members = np.flatnonzero(groups == g)
             if len(members) < 8:
                 continue
-            out = decode_counts(xy[members], prob[members], material)
+            known = (indexed or {}).get(indexing_key(xy[members]))
+            out = decode_counts(xy[members], prob[members], material, indexed=known)
             if out is not None and out["applied"]:
                 prob[members] = out["probabilities"]
                 model_count[members] = out["model_count"]

@@ -485,8 +485,9 @@ def retrieve(
         rows = np.clip(np.rint(table["row"].to_numpy()).astype(int), 0, frame.shape[0] - 1)
         cols = np.clip(np.rint(table["col"].to_numpy()).astype(int), 0, frame.shape[1] - 1)
         table = table[maps["structure"][rows, cols]].reset_index(drop=True)
+    indexed: dict = {}  # each particle's lattice indexing: found by the crystal check, reused by the decoding
     if crystal_only and ret.material is not None and len(table):
-        table = table[crystal_columns(table, ret.material)].reset_index(drop=True)
+        table = table[crystal_columns(table, ret.material, indexed=indexed)].reset_index(drop=True)
     counter = _auto_counter(ret) if isinstance(counter, str) and counter == "auto" else counter
     known_tilt = float(tilt) if isinstance(tilt, (int, float, np.number)) and not isinstance(tilt, bool) else None
     maps["counts"] = None
@@ -504,6 +505,7 @@ def retrieve(
             coverage=coverage,
             defocus_estimator=_estimator(defocus, ret, _counting.PRETRAINED_DEFOCUS),
             tilt_estimator=None if known_tilt is not None else _estimator(tilt, ret, _counting.PRETRAINED_TILT),
+            indexed=indexed,
         )
         table = tables.with_pixels(counted, sampling) if resampled else counted
     has_structure = maps["structure"] is None or bool(maps["structure"].any())

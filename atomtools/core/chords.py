@@ -30,7 +30,15 @@ import numpy as np
 
 from .materials import Material, material
 
-__all__ = ["FAMILIES", "ProjectedLattice", "projected_lattice", "index_columns", "chord_counts", "decode_counts"]
+__all__ = [
+    "FAMILIES",
+    "ProjectedLattice",
+    "projected_lattice",
+    "index_columns",
+    "indexing_key",
+    "chord_counts",
+    "decode_counts",
+]
 
 #: Facet families of the polyhedron: {111}, {100}, {110}.
 FAMILIES = ((1, 1, 1), (1, 0, 0), (1, 1, 0))
@@ -194,18 +202,28 @@ def index_columns(xy, lattice: ProjectedLattice, *, anchor: int | None = None) -
     xy = np.asarray(xy, float).reshape(-1, 2)
     if anchor is None:
         anchor = int(np.argmin(np.linalg.norm(xy - xy.mean(axis=0), axis=1)))
-    # retrieve indexes a particle's columns twice (the crystal check, then the decoding):
-    # the search is pure, so the last few answers are kept
-    key = (xy.tobytes(), anchor, lattice.A.tobytes(), lattice.B.tobytes())
-    if key not in _INDEXED:
-        _INDEXED[key] = _index(xy, lattice, anchor)
-        while len(_INDEXED) > 8:
-            del _INDEXED[next(iter(_INDEXED))]
-    idx, res, angle = _INDEXED[key]
-    return idx.copy(), res.copy(), angle
+    return _index(xy, lattice, anchor)
 
 
-_INDEXED: dict = {}
+def indexing_key(xy) -> bytes:
+    """The key under which a particle's :func:`index_columns` answer is handed on.
+
+    A caller that indexes a particle's columns once (the crystal check) keeps the answer
+    in a dict under this key and hands it to :func:`decode_counts` (``indexed=``), so
+    the search is not run twice; positions are rounded to 0.01 Å, so the same columns
+    found again through pixels and back give the same key.
+
+    Parameters
+    ----------
+    xy : array-like
+        (N, 2) column positions [Å].
+
+    Returns
+    -------
+    bytes
+        The key.
+    """
+    return np.round(np.asarray(xy, float).reshape(-1, 2), 2).tobytes()
 
 
 def _index(xy: np.ndarray, lattice: ProjectedLattice, anchor: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -342,6 +360,7 @@ def decode_counts(
     max_residual: float = 0.6,
     adapt: bool = True,
     max_asymmetry: float = 2.0,
+    indexed: tuple | None = None,
 ) -> dict | None:
     """Count probabilities of a particle's columns decoded jointly under a convex-polyhedron prior.
 
@@ -373,6 +392,9 @@ def decode_counts(
         by leaving symmetry far behind, keep their own probabilities (measured on
         held-out frames of the training recipe: the prior gained 6-13 points of exact
         counts below 2 steps and lost 6-9 above).
+    indexed : tuple, optional
+        :func:`index_columns`' answer for ``xy`` where the caller has it already (see
+        :func:`indexing_key`); default: indexed here.
 
     Returns
     -------
@@ -392,7 +414,9 @@ def decode_counts(
     if lattice is None or len(xy) < 4:
         return None
     k = prob.shape[1]
-    idx, residual, _ = index_columns(xy, lattice)
+    idx, residual, _ = index_columns(xy, lattice) if indexed is None else indexed
+    if len(idx) != len(xy):
+        raise ValueError(f"indexed holds {len(idx)} columns' indices for {len(xy)} columns")
     ok = residual <= max_residual
     if ok.sum() < 4:
         return None
