@@ -56,7 +56,22 @@ class DataUnavailableError(OSError):
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One file of ``data_manifest.yml``."""
+    """One file of ``data_manifest.yml``.
+
+    Attributes
+    ----------
+    name, file, url, sha256, size, kind, licence, citation, description, notebooks
+        The required fields (``data_manifest.yml``'s header explains each).
+    shipped : str, optional
+        Repository path of a copy that ships with the code.
+    redistribute : bool
+        False: link to the file, never copy it.
+    sampling : float, optional
+        The image's pixel size [Å/px] where the file does not state it (checked like any
+        pixel size: :data:`atomtools.core.frames.SAMPLING_RANGE`).
+    extra : dict
+        Any further field (e.g. ``region``).
+    """
 
     name: str
     file: str
@@ -70,6 +85,7 @@ class ManifestEntry:
     notebooks: tuple[str, ...]
     shipped: str | None = None
     redistribute: bool = True
+    sampling: float | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -136,7 +152,15 @@ def _parse_manifest(path: str, text: bytes) -> dict[str, ManifestEntry]:
             raise ValueError(f"{where}: size must be a positive number of bytes, got {item['size']!r}")
         if item["name"] in entries:
             raise ValueError(f"{where}: duplicate name {item['name']!r}")
-        known = set(_REQUIRED) | {"shipped", "redistribute"}
+        known = set(_REQUIRED) | {"shipped", "redistribute", "sampling"}
+        sampling = item.get("sampling")
+        if sampling is not None:
+            from .core.frames import check_sampling
+
+            try:
+                sampling = check_sampling(sampling)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{where}: sampling (the image's pixel size [Å/px]): {err}") from None
         entries[item["name"]] = ManifestEntry(
             name=str(item["name"]),
             file=str(item["file"]),
@@ -150,6 +174,7 @@ def _parse_manifest(path: str, text: bytes) -> dict[str, ManifestEntry]:
             notebooks=tuple(item["notebooks"] or ()),
             shipped=item.get("shipped"),
             redistribute=bool(item.get("redistribute", True)),
+            sampling=sampling,
             extra={k: v for k, v in item.items() if k not in known},
         )
     return entries

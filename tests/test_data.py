@@ -215,3 +215,29 @@ def test_ship_weights_writes_replaces_and_places_an_entry(tmp_path):
     outside.write_bytes(b"x")
     with pytest.raises(ValueError, match="only weights shipped"):
         ship_weights("x", outside, citation="c", description="d", notebooks=[], manifest=manifest)
+
+
+def test_an_image_pixel_size_lives_in_the_manifest(tmp_path):
+    """Pixel sizes that real files do not state are manifest facts, checked like any pixel size."""
+    entries = data.load_manifest()
+    assert entries["atomsegnet-si110"].sampling == pytest.approx(50.0 / 512)
+    assert entries["atomsegnet-dso"].sampling == pytest.approx(80.0 / 1024)
+    assert entries["atomsegnet-gold-grain-boundary"].sampling is None
+    assert entries["atomsegnet-gold-grain-boundary"].extra["region"] == [0, 150, 0, 512]
+    item = {
+        "name": "x",
+        "file": "x",
+        "url": "https://x",
+        "sha256": "0" * 64,
+        "size": 1,
+        "kind": "experiment",
+        "licence": "l",
+        "citation": "c",
+        "description": "d",
+        "notebooks": [],
+        "sampling": -0.1,
+    }
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump({"files": [item]}))
+    with pytest.raises(ValueError, match=r"files\[0\] \(x\): sampling"):
+        data.load_manifest(bad)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 import torch
 
 from atomtools import simulation as simulate
@@ -97,3 +99,52 @@ def test_a_counter_trains_on_patches_and_counts_in_the_evaluation(tmp_path):
     columns = evaluate.column_level(rows)
     assert {"low", "high", "tilt"} <= set(columns.columns)
     assert (columns.low <= columns.pred).all() and (columns.pred <= columns.high).all()
+
+
+def test_count_metrics_record_the_scores_and_their_headline():
+    """The counting section of 04's metrics: scores by method and dose, and the README's headline from them."""
+    from atomtools.columns import report
+
+    def summary(offset):
+        rows = [
+            {"method": m, "dose": d, **{k: 0.5 + offset + (0.1 if m == "network" else 0.0) for k in report.SCORES}}
+            for m in ("network", "baseline")
+            for d in (100.0, 1000.0)
+        ]
+        return pd.DataFrame(rows).assign(mean_error=0.2)
+
+    compact = pd.DataFrame(
+        [
+            {"setting": s, "dose": "1000 e/Å²", **{k: 0.7 for k in report.COMPACT_SCORES}}
+            for s in ("U-Net alone", "counter, optics given, decoded")
+        ]
+    )
+    tilt = pd.DataFrame([{"setting": "U-Net alone", "tilt": 0.5, "exact": 0.6, "within_one": 0.9, "mean_error": 0.1}])
+    thickness = pd.DataFrame({("network", "1000"): [0.9, 0.8], ("baseline", "1000"): [0.7, np.nan]}, index=[1, 2])
+    curve = pd.DataFrame({"confidence": [0.5, 0.9], "accuracy": [0.4, 0.95]})
+    ceiling = pd.DataFrame([{"method": "network", "dose": np.inf, "f1": 1.0, "exact": 0.9, "within_one": 1.0}])
+    out = report.count_metrics(
+        summary=summary(0.0),
+        independent=summary(-0.2),
+        compact=compact,
+        compact_tilt=tilt,
+        compact_counts=pd.DataFrame({"true": [3], "exact": [0.8]}),
+        eces={"pixels": 0.01, "columns": 0.02},
+        curves={"pixels": curve, "columns": curve},
+        thickness=thickness,
+        thickness_dose=1000.0,
+        ceiling=ceiling,
+        recovered_3d=0.95,
+        n_test_images=4,
+        reference_dose=1000.0,
+    )
+    assert out["network"]["1000"]["exact"] == pytest.approx(0.6) and out["baseline"]["100"]["f1"] == pytest.approx(0.5)
+    assert out["network_exact_at_max_dose"] == pytest.approx(0.6)
+    assert out["accuracy_vs_thickness"] == {"network 1000": {"1": 0.9, "2": 0.8}, "baseline 1000": {"1": 0.7}}
+    assert out["headline"]["independent: network exact @1000 e/Å²"] == pytest.approx(0.4)
+    assert out["headline"]["compact, columns of 3+ atoms: U-Net alone exact @1000 e/Å²"] == pytest.approx(0.7)
+    assert out["compact_by_tilt"]["U-Net alone @0.5°"]["exact"] == pytest.approx(0.6)
+    assert out["ceiling_noise_free"]["network exact"] == pytest.approx(0.9)
+    import json
+
+    json.dumps(out)  # JSON-able as metrics.json needs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from skimage.transform import iradon, radon
@@ -248,3 +249,30 @@ def test_networks_take_a_series_denser_than_their_grid(tmp_path):
     assert image.shape == (32, 32) and np.isfinite(image).all()
     with pytest.raises(ValueError, match="two measured angles fall on one row"):
         grid_rows(angles, n_grid=32)
+
+
+def test_tomography_metrics_name_the_best_classical_method_and_the_joint_gain():
+    from atomtools.tomo.evaluation import tomography_metrics
+
+    rows = [
+        {
+            "kind": k,
+            "held_out": k == "nanoparticle",
+            "wedge": w,
+            "dose": 1e4,
+            "method": m,
+            "psnr": p + w / 100,
+            "ssim": 0.9,
+            "seconds": 0.01,
+        }
+        for k in ("ellipses", "nanoparticle")
+        for w in (30.0, 45.0)
+        for m, p in (("fbp", 20.0), ("sart", 28.0), ("sirt", 27.0), ("tv", 30.0), ("gan", 29.0))
+    ]
+    protocol = pd.DataFrame([{"kind": "ellipses", "method": "fbp", "gain_db": 3.0}])
+    out = tomography_metrics(pd.DataFrame(rows), protocol)
+    assert out["best_classical_at_45"] == "tv"
+    assert out["headline"]["tomography @45°: joint minus best classical / minus FBP [dB]"] == [-1.0, 9.0]
+    assert out["at_45"]["gan"]["psnr_held_out"] == pytest.approx(29.45)
+    with pytest.raises(ValueError, match="wedge 60"):
+        tomography_metrics(pd.DataFrame(rows), protocol, wedge=60.0)

@@ -8,13 +8,28 @@
 - :mod:`task`: the U-Net's training task on simulated datasets (on the shared loop);
 - :mod:`baseline`: the classical method, peaks and calibrated integrated intensities;
 - :mod:`reconstruct`: a 3D atomic model from a column table;
-- :mod:`evaluation`: network and baseline scored alike against dose;
+- :mod:`evaluation`: network and baseline scored alike against dose (:mod:`report`: the
+  numbers a run records);
 - :mod:`series`: in-situ movies, :func:`~series.run_series` on :mod:`drift` (drift and
   pooling), :mod:`tracks` (tracks of columns, count timelines) and :mod:`events` (events
   and their scores).
 """
 
-from . import baseline, counter_task, counting, drift, evaluation, events, reconstruct, retrieval, series, task, tracks
+from . import (
+    baseline,
+    counter_task,
+    counting,
+    drift,
+    evaluation,
+    events,
+    reconstruct,
+    recounting,
+    report,
+    retrieval,
+    series,
+    task,
+    tracks,
+)
 from .retrieval import *  # noqa: F403 - each module's public names, as its __all__ lists them
 from .task import *  # noqa: F403 - each module's public names, as its __all__ lists them
 
@@ -28,6 +43,8 @@ __all__ = [
     "evaluation",
     "events",
     "reconstruct",
+    "recounting",
+    "report",
     "series",
     "tracks",
 ]

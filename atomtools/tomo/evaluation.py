@@ -20,7 +20,18 @@ from .phantoms import KINDS, TRAINING_KINDS, phantom
 from .reconstruct import reconstruct
 from .sinograms import add_shot_noise
 
-__all__ = ["DATA_RANGE", "TEST_SEED", "VALIDATION_SEED", "scores", "phantom_set", "tune", "evaluate", "source_protocol"]
+__all__ = [
+    "DATA_RANGE",
+    "TEST_SEED",
+    "VALIDATION_SEED",
+    "CLASSICAL",
+    "scores",
+    "phantom_set",
+    "tune",
+    "evaluate",
+    "source_protocol",
+    "tomography_metrics",
+]
 
 #: Phantoms lie in 0 .. 1.
 DATA_RANGE = 1.0
@@ -241,3 +252,64 @@ def source_protocol(
     table = pd.DataFrame(rows).groupby(["kind", "method"], sort=False).mean().reset_index()
     table["gain_db"] = table["psnr_inpainted"] - table["psnr_raw"]
     return table
+
+
+#: The classical methods the learned ones are held against.
+CLASSICAL = ("fbp", "sart", "sirt", "tv")
+
+
+def tomography_metrics(table: pd.DataFrame, protocol: pd.DataFrame, *, wedge: float = 45.0) -> dict:
+    """The tomography part of an evaluation's metrics, with its headline.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`evaluate`'s rows.
+    protocol : pandas.DataFrame
+        :func:`source_protocol`'s table.
+    wedge : float
+        The wedge [degrees] of the headline comparison (one of ``table``'s).
+
+    Returns
+    -------
+    dict
+        ``by_case`` (mean PSNR, SSIM and seconds per held-out flag, wedge, dose and
+        method), ``at_<wedge>`` (per method, all kinds and doses, and on held-out kinds),
+        ``best_classical_at_<wedge>`` (the classical method of highest mean PSNR there),
+        ``source_protocol``, ``data_range`` and ``headline`` (the joint model's PSNR
+        minus the best classical method's and minus FBP's [dB]).
+    """
+    at = table[table.wedge == wedge]
+    if not len(at):
+        raise ValueError(f"wedge {wedge} degrees is not among the table's wedges {sorted(set(table.wedge))}")
+    means = at.groupby("method").psnr.mean()
+    best = str(means[[m for m in CLASSICAL if m in means.index]].idxmax())
+    label = f"{wedge:g}"
+    by_case = (
+        table.groupby(["held_out", "wedge", "dose", "method"])
+        .agg(psnr=("psnr", "mean"), ssim=("ssim", "mean"), seconds=("seconds", "mean"))
+        .reset_index()
+    )
+    per_method = {
+        m: {
+            "psnr": float(at[at.method == m].psnr.mean()),
+            "ssim": float(at[at.method == m].ssim.mean()),
+            "seconds": float(at[at.method == m].seconds.mean()),
+            "psnr_held_out": float(at[(at.method == m) & at.held_out].psnr.mean()),
+        }
+        for m in at.method.unique()
+    }
+    headline = {}
+    if "gan" in means.index:
+        headline[f"tomography @{label}°: joint minus best classical / minus FBP [dB]"] = [
+            round(float(means["gan"] - means[best]), 2),
+            round(float(means["gan"] - means["fbp"]), 2),
+        ]
+    return {
+        "by_case": by_case.to_dict("records"),
+        f"at_{label}": per_method,
+        f"best_classical_at_{label}": best,
+        "source_protocol": protocol.to_dict("records"),
+        "data_range": DATA_RANGE,
+        "headline": headline,
+    }
