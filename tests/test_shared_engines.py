@@ -224,3 +224,20 @@ def test_an_fcc_metal_simulates_by_parameters(tmp_path):
     assert ds.attrs["channels"] == [["Au"]] and ds.labels.shape[1] == 1
     assert set(ds.columns(0).element) == {"Au"} and ds.labels[0].max() > 0
     assert ds.attrs["config"]["material"]["name"] == "Au"
+
+
+def test_a_still_copy_of_an_explorer_shows_its_data():
+    """Where JavaScript does not run, the notebooks' explorers have a matplotlib copy of the same points."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from atomtools import plotting
+
+    table = pd.DataFrame({"dose": [10.0, 100.0, 1000.0, 10.0], "exact": [0.2, 0.5, 0.8, 0.1], "method": list("nnnb")})
+    fig = plotting.static_scatter(table, x="dose", y="exact", by="method", logx=True, title="t")
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log" and sum(len(c.get_offsets()) for c in ax.collections) == 4
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["b", "n"]
+    coloured = plotting.static_scatter(table, x="dose", y="exact", c="exact", clim=(0, 1), equal=True)
+    assert len(coloured.axes) == 2 and coloured.axes[1].get_ylabel() == "exact"  # a colorbar says what colour means
+    plt.close("all")

@@ -35,7 +35,7 @@ from .columns import (
 )
 from .localize import atoms_figure, library_figure, localization_figure
 from .series import overlay_figure, series_movie, timelines_figure
-from .style import class_cmap, notebook_style, save
+from .style import class_cmap, notebook_style, save, static_scatter
 from .tomo import (
     gan_training_figure,
     isosurface_figure,
@@ -49,6 +49,7 @@ __all__ = [
     "save",
     "notebook_style",
     "class_cmap",
+    "static_scatter",
     "show_model",
     "ground_truth_figure",
     "dose_figure",

@@ -5,6 +5,8 @@
 - :func:`notebook_style` keeps the figures inside committed notebooks small (JPEG at
   screen resolution);
 - :func:`class_cmap` is the colour map of atom counts (black background, then viridis);
+- :func:`static_scatter` is the still copy of an interactive scatter explorer (hvplot),
+  for readers whose viewer runs no JavaScript (GitHub, an untrusted notebook);
 - the private helpers every figure module draws with: a grey image (``_gray``), a count
   map (``_classes``), a finished figure (``_done``, ``_bare``), a channel's name
   (``_name``) and an image's extent in Å with ``origin="lower"`` (``_extent``).
@@ -20,7 +22,7 @@ import numpy as np
 from ..provenance import footer
 from ..utils import atomic_path
 
-__all__ = ["save", "notebook_style", "class_cmap"]
+__all__ = ["save", "notebook_style", "class_cmap", "static_scatter"]
 
 
 def save(
@@ -152,3 +154,70 @@ def _name(names, channel: int) -> str:
 
 def _extent(shape, sampling):
     return (-0.5 * sampling, (shape[1] - 0.5) * sampling, -0.5 * sampling, (shape[0] - 0.5) * sampling)
+
+
+def static_scatter(
+    table,
+    *,
+    x: str,
+    y: str,
+    c: str | None = None,
+    by: str | None = None,
+    logx: bool = False,
+    cmap: str = "viridis",
+    clim: tuple[float, float] | None = None,
+    equal: bool = False,
+    title: str = "",
+):
+    """A still copy of an interactive scatter (``table.hvplot.scatter(...)``) with the same data and encoding.
+
+    Interactive outputs need JavaScript, which GitHub's notebook view and an untrusted
+    notebook do not run: the notebooks show this figure beside each explorer, so a reader
+    sees the data either way.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The explorer's data.
+    x, y : str
+        Columns on the axes.
+    c : str, optional
+        Column that colours the points (with a colorbar).
+    by : str, optional
+        Column whose values get a colour and a legend entry each.
+    logx : bool
+        Logarithmic x axis.
+    cmap : str
+        Colour map of ``c``.
+    clim : (float, float), optional
+        Colour range of ``c``.
+    equal : bool
+        Equal scales on both axes (positions).
+    title : str
+        Title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    if by is not None:
+        for value, group in table.groupby(by, sort=True):
+            ax.scatter(group[x], group[y], s=14, label=str(value))
+        ax.legend(title=by, fontsize=8)
+    else:
+        kw = {"vmin": clim[0], "vmax": clim[1]} if clim else {}
+        points = ax.scatter(table[x], table[y], c=None if c is None else table[c], s=14, cmap=cmap, **kw)
+        if c is not None:
+            fig.colorbar(points, ax=ax, label=c)
+    if logx:
+        ax.set_xscale("log")
+    if equal:
+        ax.set_aspect("equal")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title, fontsize=10)
+    return fig
