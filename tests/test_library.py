@@ -24,8 +24,8 @@ def test_an_atom_images_where_its_truth_says(x, y):
     # the image's own peak, refined like the segmenter's mask, sits at (x / s - 0.5, y / s - 0.5) px
     table = peaks_to_table(img / img.max(), threshold=0.5)
     assert len(table) == 1
-    assert table.x[0] == pytest.approx(x / sampling - 0.5, abs=0.05)
-    assert table.y[0] == pytest.approx(y / sampling - 0.5, abs=0.05)
+    assert table.col[0] == pytest.approx(x / sampling - 0.5, abs=0.05)
+    assert table.row[0] == pytest.approx(y / sampling - 0.5, abs=0.05)
     assert img.sum() * sampling**2 == pytest.approx(0.02, rel=1e-3)  # all the scattering lands in the frame
 
 
@@ -64,7 +64,7 @@ def test_items_are_deterministic_and_their_truth_sits_on_the_clean_peaks():
     assert a["noisy"].dtype == np.float32 and a["disk"].dtype == np.uint8 and a["noisy"].shape == (1, 96, 96)
     # every true column is a peak of the deblurred image, to a tenth of a pixel
     sharp = a["sharp"][0]
-    found = peaks_to_table(sharp / sharp.max(), threshold=0.05, min_distance=1)[["x", "y"]].to_numpy()
+    found = peaks_to_table(sharp / sharp.max(), threshold=0.05, min_distance=1)[["col", "row"]].to_numpy()
     xy = a["positions"][:, :2]
     inner = xy[(xy.min(axis=1) > 4) & (xy.max(axis=1) < 91)]
     d = np.min(np.linalg.norm(inner[:, None] - found[None], axis=-1), axis=1)
@@ -75,7 +75,7 @@ def test_drift_and_jitter_move_the_truth_with_the_image():
     drifting = replace(STILL, drift=0.02, jitter=0.3)
     a = lib.library_item(0, drifting, 9)
     sharp = a["sharp"][0]
-    found = peaks_to_table(sharp / sharp.max(), threshold=0.05, min_distance=1)[["x", "y"]].to_numpy()
+    found = peaks_to_table(sharp / sharp.max(), threshold=0.05, min_distance=1)[["col", "row"]].to_numpy()
     xy = a["positions"][:, :2]
     inner = xy[(xy.min(axis=1) > 4) & (xy.max(axis=1) < 91)]
     d = np.min(np.linalg.norm(inner[:, None] - found[None], axis=-1), axis=1)

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from atomtools.cli import main
+from atomtools.core.tables import POSITION
 from atomtools.localize import (
     SegmenterConfig,
     as_grey,
@@ -78,10 +79,10 @@ def test_peaks_are_refined_below_a_pixel():
     rc = rng.uniform(8, 56, (12, 2))
     rc = rc[np.min(np.linalg.norm(rc[:, None] - rc[None], axis=-1) + 99 * np.eye(12), axis=1) > 6]
     table = peaks_to_table(splat_gaussians((64, 64), rc, sigma=1.3), sampling=0.1)
-    found = table[["y", "x"]].to_numpy()
+    found = table[["row", "col"]].to_numpy()
     d = np.min(np.linalg.norm(found[:, None] - rc[None], axis=-1), axis=0)
     assert len(table) == len(rc) and d.max() < 0.02
-    assert np.allclose(table.x_A, table.x * 0.1)
+    assert np.allclose(table.x, table.col * 0.1) and list(table.columns[:4]) == ["x", "y", "row", "col"]
 
 
 def test_blocks_give_the_same_atoms_as_the_whole_frame(tiny, tmp_path):
@@ -93,9 +94,15 @@ def test_blocks_give_the_same_atoms_as_the_whole_frame(tiny, tmp_path):
     blocks = find_atoms(np.load(path, mmap_mode="r"), model=tiny, threshold=0.0, block=128)
     # tiles see other neighbourhoods at their borders: nearly every atom agrees to well below a pixel
     d = np.min(
-        np.linalg.norm(blocks[["x", "y"]].to_numpy()[:, None] - whole[["x", "y"]].to_numpy()[None], axis=-1), axis=1
+        np.linalg.norm(blocks[["col", "row"]].to_numpy()[:, None] - whole[["col", "row"]].to_numpy()[None], axis=-1),
+        axis=1,
     )
     assert abs(len(blocks) - len(whole)) <= 0.05 * len(whole) and np.mean(d < 0.5) > 0.9
+    # one table convention however the frame was read: Å (NaN without a pixel size) and px
+    assert list(blocks.columns) == list(whole.columns) and tuple(whole.columns[:4]) == POSITION
+    assert whole.x.isna().all() and blocks.y.isna().all()
+    known = find_atoms(np.load(path, mmap_mode="r"), sampling=0.1, model=tiny, threshold=0.0, block=128)
+    np.testing.assert_allclose(known[["x", "y"]].to_numpy(), known[["col", "row"]].to_numpy() * 0.1)
 
 
 def test_a_weights_file_for_another_task_is_refused(tmp_path):
@@ -114,7 +121,9 @@ def test_shipped_segmenter_finds_atoms_of_crystals_it_never_saw(shipped, dose):
         s = item["images"][0]["sampling"]
         table = find_atoms(item["noisy"][0], sampling=s, model=shipped)
         scores.append(
-            evaluation.score_atoms(table[["x", "y"]].to_numpy(), item["positions"][:, :2], shape=(192, 192), sampling=s)
+            evaluation.score_atoms(
+                table[["col", "row"]].to_numpy(), item["positions"][:, :2], shape=(192, 192), sampling=s
+            )
         )
     tp, fp, fn = (sum(sc[k] for sc in scores) for k in ("tp", "fp", "fn"))
     assert 2 * tp / (2 * tp + fp + fn) > 0.9
@@ -140,7 +149,9 @@ def test_a_frame_without_crystal_gives_no_atoms_and_says_so(shipped):
 def test_resampling_keeps_positions_in_the_frames_pixels(shipped):
     item = lib.library_item(0, replace(HELD_OUT, sampling=(0.05, 0.05), stem_dose=(1e6, 1e6)), 13)
     table = find_atoms(item["noisy"][0], sampling=0.05, model=shipped)  # finer than trained: resampled and back
-    sc = evaluation.score_atoms(table[["x", "y"]].to_numpy(), item["positions"][:, :2], shape=(192, 192), sampling=0.05)
+    sc = evaluation.score_atoms(
+        table[["col", "row"]].to_numpy(), item["positions"][:, :2], shape=(192, 192), sampling=0.05
+    )
     assert sc["tp"] > 0.85 * (sc["tp"] + sc["fn"])
 
 
@@ -148,8 +159,11 @@ def test_gaussian_fitting_baseline_locates_atoms():
     item = lib.library_item(1, replace(HELD_OUT, stem_dose=(1e6, 1e6)), 14)
     s = item["images"][0]["sampling"]
     table = gaussian_fit_atoms(item["noisy"][0], sampling=s)
-    sc = evaluation.score_atoms(table[["x", "y"]].to_numpy(), item["positions"][:, :2], shape=(192, 192), sampling=s)
-    assert sc["tp"] > 0.8 * (sc["tp"] + sc["fn"]) and {"x_A", "y_A", "intensity"} <= set(table)
+    sc = evaluation.score_atoms(
+        table[["col", "row"]].to_numpy(), item["positions"][:, :2], shape=(192, 192), sampling=s
+    )
+    assert sc["tp"] > 0.8 * (sc["tp"] + sc["fn"]) and {"x", "y", "row", "col", "intensity"} <= set(table)
+    np.testing.assert_allclose(table.y, table.row * s)
 
 
 def test_summarize_pools_errors_per_method_and_dose():
@@ -220,7 +234,7 @@ def test_atoms_cli_writes_a_table_and_an_overlay(tmp_path, capsys, shipped):
     Image.fromarray(np.round(img / img.max() * 255).astype(np.uint8)).save(png)
     assert main(["atoms", str(png), "--sampling", "0.1", "--out", str(tmp_path / "out")]) == 0
     table = pd.read_csv(tmp_path / "out" / "frame_atoms.csv")
-    assert {"x", "y", "x_A", "y_A", "confidence", "intensity", "frame"} <= set(table) and len(table) > 20
+    assert {"x", "y", "row", "col", "confidence", "intensity", "frame"} <= set(table) and len(table) > 20
     assert (tmp_path / "out" / "frame_atoms.png").exists()
     assert "atoms (0.1 Å/px)" in capsys.readouterr().out
     colour = np.dstack(
@@ -274,7 +288,7 @@ def test_real_abf_with_dark_contrast_finds_the_adf_atoms(shipped):
         dark = find_atoms(np.asarray(abf.frame(0), np.float32), sampling=s, model=shipped, contrast="dark")
     assert len(heavy) > 20
     sc = evaluation.score_atoms(
-        dark[["x", "y"]].to_numpy(), heavy[["x", "y"]].to_numpy(), shape=adf.frame(0).shape, sampling=s
+        dark[["col", "row"]].to_numpy(), heavy[["col", "row"]].to_numpy(), shape=adf.frame(0).shape, sampling=s
     )
     assert sc["tp"] >= 0.8 * (sc["tp"] + sc["fn"])  # the ADF atoms are found in the ABF frame
 
@@ -348,7 +362,7 @@ def test_refining_a_dark_frame_keeps_the_intensities_of_its_denoised_map(shipped
     refined = find_atoms(dark, sampling=0.1, model=shipped, contrast="dark", refine="denoised")
     assert len(refined) == len(by_mask) > 20
     # positions move by a fraction of a pixel; intensities stay those of the map (dark atoms: below 1000)
-    assert np.abs(refined[["x", "y"]].to_numpy() - by_mask[["x", "y"]].to_numpy()).max() < 1.5
+    assert np.abs(refined[["col", "row"]].to_numpy() - by_mask[["col", "row"]].to_numpy()).max() < 1.5
     np.testing.assert_allclose(refined.intensity, by_mask.intensity, rtol=0.05)
 
 
@@ -389,7 +403,7 @@ def test_find_atoms_refined_by_a_fit_moves_atoms_by_a_fraction_of_a_pixel(shippe
     by_mask = find_atoms(item["noisy"][0], sampling=0.1, model=shipped)
     fitted = find_atoms(item["noisy"][0], sampling=0.1, model=shipped, refine="fit")
     assert len(fitted) == len(by_mask) > 20
-    moved = np.hypot(*(fitted[["x", "y"]].to_numpy() - by_mask[["x", "y"]].to_numpy()).T)
+    moved = np.hypot(*(fitted[["col", "row"]].to_numpy() - by_mask[["col", "row"]].to_numpy()).T)
     assert 0 < moved.max() <= 0.3 / 0.1 + 1e-9  # never further than 0.3 Å from the detection
     assert np.median(moved) < 0.5
-    np.testing.assert_allclose(fitted.x_A, fitted.x * 0.1)
+    np.testing.assert_allclose(fitted.x, fitted.col * 0.1)

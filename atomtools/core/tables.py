@@ -1,5 +1,9 @@
 """The column table: one format that every module reads and writes.
 
+Every table of every work starts with the same position columns (:data:`POSITION`):
+``x``, ``y`` [Å] and ``row``, ``col`` [px]; the atom tables of :mod:`atomtools.localize`
+too (:func:`from_pixels`, with ``x``, ``y`` NaN where a file states no pixel size).
+
 A column table is a :class:`pandas.DataFrame` with one row per atomic column. Every
 table has the position (``x``, ``y`` [Å]; ``row``, ``col`` [px], with pixel ``(i, j)``
 at ``(x, y) = (j, i) * sampling``), the ``element`` and label ``channel`` of the column
@@ -24,7 +28,18 @@ import numpy as np
 import pandas as pd
 from ase.data import atomic_numbers, chemical_symbols
 
-__all__ = ["COMMON", "TRUTH", "PREDICTED", "STORED", "new_table", "with_pixels", "to_array", "from_array"]
+__all__ = [
+    "COMMON",
+    "TRUTH",
+    "PREDICTED",
+    "STORED",
+    "POSITION",
+    "new_table",
+    "with_pixels",
+    "from_pixels",
+    "to_array",
+    "from_array",
+]
 
 #: Columns every column table has.
 COMMON = ("x", "y", "row", "col", "element", "channel", "count")
@@ -34,6 +49,9 @@ TRUTH = ("column", *COMMON, "z_min", "z_max")
 #: ``count_high`` [atoms]; both ``count`` where no set was made), whether the column is
 #: thicker than the counter was trained for, confidence of the count, probability of a column.
 PREDICTED = (*COMMON, "count_low", "count_high", "beyond_range", "confidence", "p_column")
+#: The position columns every table of every work starts with (column tables, and the
+#: atom tables of :mod:`atomtools.localize`): ``x``, ``y`` [Å] and ``row``, ``col`` [px].
+POSITION = ("x", "y", "row", "col")
 #: The truth as a dataset stores it: numbers only, the element as its atomic number Z.
 STORED = ("column", "x", "y", "Z", "channel", "count", "z_min", "z_max")
 
@@ -100,6 +118,47 @@ def new_table(data, *, kind: str, sampling: float | None = None) -> pd.DataFrame
         dtypes = {"element": object, "beyond_range": bool}
         return pd.DataFrame({n: pd.Series(dtype=dtypes.get(n, float)) for n in names})
     return table[list(names)].reset_index(drop=True)
+
+
+def from_pixels(col, row, sampling: float | None, **columns) -> pd.DataFrame:
+    """A table whose position is given in pixels: :data:`POSITION` first, then ``columns``.
+
+    The one convention of every work: ``x``, ``y`` [Å] and ``row``, ``col`` [px], pixel
+    ``(i, j)`` at ``(x, y) = (j, i) * sampling``. Where the pixel size is unknown (a
+    file that does not state it), ``x`` and ``y`` are NaN and the pixels carry the
+    position.
+
+    Parameters
+    ----------
+    col, row : array-like
+        Position [px] (column, row; pixel centres at integers).
+    sampling : float or None
+        Pixel size [Å]; None: unknown.
+    **columns
+        Further columns, in order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``x``, ``y``, ``row``, ``col`` and ``columns``.
+
+    Examples
+    --------
+    >>> t = from_pixels([10.0], [5.0], 0.1, confidence=[0.9])
+    >>> list(t.columns), round(float(t.x[0]), 6), round(float(t.y[0]), 6)
+    (['x', 'y', 'row', 'col', 'confidence'], 1.0, 0.5)
+    >>> bool(from_pixels([10.0], [5.0], None).x.isna().all())
+    True
+    """
+    col = np.asarray(col, float).ravel()
+    row = np.asarray(row, float).ravel()
+    if sampling is not None and not sampling > 0:
+        raise ValueError(f"sampling must be positive [Å/px] or None (unknown), got {sampling}")
+    scale = np.nan if sampling is None else float(sampling)
+    table = pd.DataFrame({"x": col * scale, "y": row * scale, "row": row, "col": col})
+    for name, values in columns.items():
+        table[name] = np.asarray(values)
+    return table
 
 
 def to_array(table: pd.DataFrame) -> np.ndarray:

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import ndimage
 
 from ..core.frames import to_grey
+from ..core.tables import from_pixels
 
 __all__ = [
     "SEGMENTER_SAMPLING",
@@ -381,7 +382,7 @@ def peaks_to_table(
     denoised : numpy.ndarray, optional
         Image to read each atom's intensity from (bilinear at its position).
     sampling : float, optional
-        Pixel size [Å]: adds ``x_A``, ``y_A``.
+        Pixel size [Å]; None: unknown (``x``, ``y`` NaN).
     threshold : float
         Least peak value of an atom.
     min_distance : int
@@ -390,30 +391,37 @@ def peaks_to_table(
     Returns
     -------
     pandas.DataFrame
-        ``x``, ``y`` [px] (column, row; pixel centres at integers), ``x_A``, ``y_A``
-        [Å] where the sampling is known, ``confidence`` (the mask's peak, 0-1) and
-        ``intensity``.
+        The one table convention (:data:`atomtools.core.tables.POSITION`): ``x``, ``y``
+        [Å] (NaN where the sampling is unknown), ``row``, ``col`` [px] (pixel centres at
+        integers), then ``confidence`` (the mask's peak, 0-1) and ``intensity``.
 
     Examples
     --------
     >>> from atomtools.simulation.stem import splat_gaussians
     >>> m = splat_gaussians((32, 32), np.array([[10.3, 20.6]]), sigma=1.5)
-    >>> t = peaks_to_table(m)
-    >>> round(float(t.x[0]), 3), round(float(t.y[0]), 3)
-    (20.6, 10.3)
+    >>> t = peaks_to_table(m, sampling=0.1)
+    >>> round(float(t.col[0]), 3), round(float(t.row[0]), 3), round(float(t.x[0]), 3)
+    (20.6, 10.3, 2.06)
     """
     from skimage.feature import peak_local_max
 
     rc = peak_local_max(mask, min_distance=max(1, int(min_distance)), threshold_abs=threshold, exclude_border=False)
     rc = rc.reshape(-1, 2)
     fine = _subpixel(mask, rc) if len(rc) else np.zeros((0, 2))
-    table = pd.DataFrame({"x": fine[:, 1], "y": fine[:, 0]})
-    if sampling is not None:
-        table["x_A"] = table.x * sampling
-        table["y_A"] = table.y * sampling
-    table["confidence"] = mask[rc[:, 0], rc[:, 1]].astype(float) if len(rc) else np.zeros(0)
+    extra = {"confidence": mask[rc[:, 0], rc[:, 1]].astype(float) if len(rc) else np.zeros(0)}
     if denoised is not None:
-        table["intensity"] = ndimage.map_coordinates(denoised, [fine[:, 0], fine[:, 1]], order=1) if len(rc) else []
+        extra["intensity"] = (
+            ndimage.map_coordinates(denoised, [fine[:, 0], fine[:, 1]], order=1) if len(rc) else np.zeros(0)
+        )
+    return from_pixels(fine[:, 1], fine[:, 0], sampling, **extra)
+
+
+def _moved(table: pd.DataFrame, colrow: np.ndarray, sampling: float | None) -> pd.DataFrame:
+    """``table`` with its atoms at ``colrow`` [px], ``x``, ``y`` [Å] following."""
+    table = table.copy()
+    table["col"], table["row"] = colrow[:, 0], colrow[:, 1]
+    scale = np.nan if sampling is None else float(sampling)
+    table["x"], table["y"] = table["col"] * scale, table["row"] * scale
     return table
 
 
@@ -488,7 +496,7 @@ def _refine_table(table: pd.DataFrame, denoised: np.ndarray, sampling: float | N
     """
     if len(table) < 1:
         return table
-    xy = table[["x", "y"]].to_numpy()
+    xy = table[["col", "row"]].to_numpy()
     # 0.5 Å, but under half the distance to the nearest neighbour (the window holds one atom)
     if len(xy) > 1:
         from scipy.spatial import cKDTree
@@ -500,10 +508,7 @@ def _refine_table(table: pd.DataFrame, denoised: np.ndarray, sampling: float | N
     if not radius >= 1.0:
         return table
     fine = refine_positions(denoised if contrast == "bright" else -denoised, xy, radius=radius)
-    table = table.copy()
-    table["x"], table["y"] = fine[:, 0], fine[:, 1]
-    if "x_A" in table:
-        table["x_A"], table["y_A"] = table.x * sampling, table.y * sampling
+    table = _moved(table, fine, sampling)
     if "intensity" in table:
         table["intensity"] = ndimage.map_coordinates(denoised, [fine[:, 1], fine[:, 0]], order=1)
     return table
@@ -522,17 +527,13 @@ def _fit_table(table: pd.DataFrame, frame: np.ndarray, sampling: float | None, c
 
     from .fitting import fit_gaussians
 
-    xy = table[["x", "y"]].to_numpy()
+    xy = table[["col", "row"]].to_numpy()
     radius = 0.5 * float(np.median(cKDTree(xy).query(xy, k=2)[0][:, 1]))
     if not radius >= 1.0:
         return table
     shift = 0.3 / sampling if sampling else 3.0  # [px]: a column is not 0.3 Å from where the network saw it
     out = fit_gaussians(frame if contrast == "bright" else -frame, xy, radius=radius, max_shift=min(radius / 2, shift))
-    table = table.copy()
-    table["x"], table["y"] = out["xy"][:, 0], out["xy"][:, 1]
-    if "x_A" in table:
-        table["x_A"], table["y_A"] = table.x * sampling, table.y * sampling
-    return table
+    return _moved(table, out["xy"], sampling)
 
 
 def find_atoms(
@@ -597,8 +598,9 @@ def find_atoms(
     Returns
     -------
     pandas.DataFrame or (pandas.DataFrame, dict)
-        ``x``, ``y`` [px], ``x_A``, ``y_A`` [Å] (with a sampling), ``confidence``,
-        ``intensity`` (the denoised frame there); the maps too with ``return_maps``.
+        ``x``, ``y`` [Å] (NaN without a sampling), ``row``, ``col`` [px]
+        (:data:`atomtools.core.tables.POSITION`), ``confidence``, ``intensity`` (the
+        denoised frame there); the maps too with ``return_maps``.
 
     Warns
     -----
@@ -661,8 +663,8 @@ def _keep_structure(table: pd.DataFrame, frame: np.ndarray, sampling: float | No
     ratio = structure_map(frame, sampling or 0.1)  # unknown sampling: the library's middle
     if ratio is None:  # too coarse a sampling for a noise band: nothing to test against
         return table
-    rows = np.clip(np.round(table.y.to_numpy()).astype(int), 0, frame.shape[0] - 1)
-    cols = np.clip(np.round(table.x.to_numpy()).astype(int), 0, frame.shape[1] - 1)
+    rows = np.clip(np.round(table.row.to_numpy()).astype(int), 0, frame.shape[0] - 1)
+    cols = np.clip(np.round(table.col.to_numpy()).astype(int), 0, frame.shape[1] - 1)
     return table[ratio[rows, cols] >= least].reset_index(drop=True)
 
 
@@ -692,12 +694,9 @@ def _find_in_blocks(
             t = _refine_table(t, maps["denoised"], sampling, contrast)
         elif refine == "fit":
             t = _fit_table(t, piece, sampling, contrast)
-        t["x"] += c0
-        t["y"] += r0
-        own = (t.y >= r - 0.5) & (t.y < min(h, r + block) - 0.5) & (t.x >= c - 0.5) & (t.x < min(w, c + block) - 0.5)
+        t = _moved(t, t[["col", "row"]].to_numpy() + np.array([c0, r0]), sampling)
+        own = (t.row >= r - 0.5) & (t.row < min(h, r + block) - 0.5)
+        own &= (t.col >= c - 0.5) & (t.col < min(w, c + block) - 0.5)
         parts.append(t[own])
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["x", "y", "confidence"])
-    if sampling is not None:
-        table.insert(2, "x_A", table.x * sampling)
-        table.insert(3, "y_A", table.y * sampling)
-    return table
+    empty = from_pixels([], [], sampling, confidence=[])
+    return pd.concat(parts, ignore_index=True) if parts else empty

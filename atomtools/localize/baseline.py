@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from ..core.tables import from_pixels
 from .atoms import as_grey
 
 __all__ = ["gaussian_fit_atoms"]
@@ -38,7 +39,7 @@ def gaussian_fit_atoms(
     image : array-like
         (H, W) frame (as for :func:`atomtools.localize.find_atoms`).
     sampling : float, optional
-        Pixel size [Å]; sets the defaults below in Å and adds ``x_A``, ``y_A``.
+        Pixel size [Å]; sets the defaults below in Å (None: unknown, ``x``, ``y`` NaN).
     separation : float, optional
         Least distance between two atoms [Å with a sampling, else px]; default 1.0 Å
         (or 5 px).
@@ -54,8 +55,8 @@ def gaussian_fit_atoms(
     Returns
     -------
     pandas.DataFrame
-        ``x``, ``y`` [px], ``x_A``, ``y_A`` [Å] (with a sampling), ``intensity`` (the
-        smoothed frame at the peak).
+        ``x``, ``y`` [Å] (NaN without a sampling), ``row``, ``col`` [px]
+        (:data:`atomtools.core.tables.POSITION`), ``intensity`` (the smoothed frame at the peak).
     """
     import hyperspy.api as hs
 
@@ -84,10 +85,6 @@ def gaussian_fit_atoms(
     xy = xy[
         (xy[:, 0] > -0.5) & (xy[:, 1] > -0.5) & (xy[:, 0] < frame.shape[1] - 0.5) & (xy[:, 1] < frame.shape[0] - 0.5)
     ]
-    table = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]})
-    if sampling is not None:
-        table["x_A"] = table.x * sampling
-        table["y_A"] = table.y * sampling
-    table["intensity"] = ndimage.map_coordinates(smooth, [xy[:, 1], xy[:, 0]], order=1) if len(xy) else []
+    intensity = ndimage.map_coordinates(smooth, [xy[:, 1], xy[:, 0]], order=1) if len(xy) else np.zeros(0)
     del hi
-    return table
+    return from_pixels(xy[:, 0], xy[:, 1], sampling, intensity=intensity)

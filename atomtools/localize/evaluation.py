@@ -169,7 +169,7 @@ def evaluate(frames: list[dict], methods: dict[str, Callable], *, progress: bool
         table = methods[name](frame["image"], frame["sampling"])
         seconds = time.perf_counter() - t0
         s = score_atoms(
-            table[["x", "y"]].to_numpy(), frame["xy"], shape=frame["image"].shape, sampling=frame["sampling"]
+            table[["col", "row"]].to_numpy(), frame["xy"], shape=frame["image"].shape, sampling=frame["sampling"]
         )
         rows.append(
             {
@@ -257,7 +257,7 @@ def neighbour_spacing(table: pd.DataFrame, *, region=None, tolerance: float = 0.
     Parameters
     ----------
     table : pandas.DataFrame
-        Atoms (``x``, ``y`` [px]).
+        Atoms (``col``, ``row`` [px]: a real frame's pixel size may be unknown).
     region : (x0, x1, y0, y1), optional
         Atoms inside it only [px]; default all.
     tolerance : float
@@ -272,13 +272,13 @@ def neighbour_spacing(table: pd.DataFrame, *, region=None, tolerance: float = 0.
     Examples
     --------
     >>> g = np.mgrid[0:10, 0:10].reshape(2, -1).T * 20.0
-    >>> s = neighbour_spacing(pd.DataFrame({"x": g[:, 0], "y": g[:, 1]}))
+    >>> s = neighbour_spacing(pd.DataFrame({"col": g[:, 0], "row": g[:, 1]}))
     >>> s["median"], s["spread"], s["outliers"]
     (20.0, 0.0, 0)
     """
     from scipy.spatial import cKDTree
 
-    xy = table[["x", "y"]].to_numpy(float)
+    xy = table[["col", "row"]].to_numpy(float)
     if region is not None:
         x0, x1, y0, y1 = region
         xy = xy[(xy[:, 0] >= x0) & (xy[:, 0] < x1) & (xy[:, 1] >= y0) & (xy[:, 1] < y1)]

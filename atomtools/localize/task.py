@@ -256,9 +256,9 @@ def segmentation_task(
                     totals[k] += float(v) / len(val_items)
             mask = torch.sigmoid(out[0, 0]).numpy()
             pred = peaks_to_table(mask, min_distance=2)
-            p, q = match_columns(pred[["x", "y"]].to_numpy(), xy, radius=2.0)
+            p, q = match_columns(pred[["col", "row"]].to_numpy(), xy, radius=2.0)
             tp, fp, fn = tp + len(p), fp + len(pred) - len(p), fn + len(xy) - len(q)
-            errors.append(pred[["x", "y"]].to_numpy()[p] - xy[q])
+            errors.append(pred[["col", "row"]].to_numpy()[p] - xy[q])
         f1 = 2 * tp / max(1, 2 * tp + fp + fn)
         err = np.concatenate(errors) if errors else np.zeros((0, 2))
         return {

@@ -22,7 +22,7 @@ def atoms_figure(image, maps: dict, table, *, title: str = "", baseline=None):
     maps : dict
         :func:`atomtools.localize.segment`'s ``mask`` and ``denoised``.
     table : pandas.DataFrame
-        :func:`atomtools.localize.find_atoms`' atoms (``x``, ``y`` [px], ``confidence``).
+        :func:`atomtools.localize.find_atoms`' atoms (``col``, ``row`` [px], ``confidence``).
     title : str
         Figure title.
     baseline : pandas.DataFrame, optional
@@ -40,10 +40,10 @@ def atoms_figure(image, maps: dict, table, *, title: str = "", baseline=None):
     for ax, (img, name) in zip(axes, panels):
         ax.imshow(img, cmap="gray", interpolation="nearest")
         ax.set_title(name)
-    sc = axes[3].scatter(table.x, table.y, c=table.confidence, s=6, cmap="viridis", vmin=0, vmax=1, label="network")
+    sc = axes[3].scatter(table.col, table.row, c=table.confidence, s=6, cmap="viridis", vmin=0, vmax=1, label="network")
     if baseline is not None and len(baseline):
         axes[3].scatter(
-            baseline.x, baseline.y, s=10, facecolors="none", edgecolors="r", linewidths=0.5, label="Gaussian fit"
+            baseline.col, baseline.row, s=10, facecolors="none", edgecolors="r", linewidths=0.5, label="Gaussian fit"
         )
         axes[3].legend(loc="lower right", fontsize=7)
     axes[3].set_xlim(-0.5, image.shape[1] - 0.5)
