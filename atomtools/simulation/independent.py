@@ -152,7 +152,12 @@ class IndependentConfig(Record):
 
 
 def _beam_frame(zone) -> np.ndarray:
-    """Rows x, y, z of an orthonormal frame with z along ``zone`` (cubic indices)."""
+    """Rows x, y, z of an orthonormal frame with z along ``zone`` (cubic indices).
+
+    The same few lines as :mod:`atomtools.core.chords`' (the counting prior) on purpose:
+    this set shares no code with the pipeline it tests, so an error in one cannot hide
+    in the other.
+    """
     z = np.asarray(zone, float) / np.linalg.norm(zone)
     helper = np.array([0.0, 0.0, 1.0]) if abs(z[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
     x = helper - (helper @ z) * z
