@@ -195,6 +195,7 @@ TRAINERS = [
     ("atomtools.localize.task", "train_segmenter"),
     ("atomtools.tomo.task", "train_inpainter"),
     ("atomtools.tomo.task", "train_refiner"),
+    ("atomtools.tomo.unrolled", "train_unrolled"),
 ]
 
 

@@ -19,6 +19,7 @@ from ..utils import atomic_path
 from .counter import ColumnCounter, CounterConfig
 from .rrdb import PatchConfig, PatchDiscriminator, RRDBConfig, RRDBNet
 from .unet import UNet, UNetConfig
+from .unrolled import UnrolledConfig, UnrolledNet
 
 __all__ = [
     "NETWORKS",
@@ -37,6 +38,7 @@ NETWORKS: dict[str, tuple[type[nn.Module], type]] = {
     "atomtools.rrdb/1": (RRDBNet, RRDBConfig),
     "atomtools.patchgan/1": (PatchDiscriminator, PatchConfig),
     "atomtools.counter/1": (ColumnCounter, CounterConfig),
+    "atomtools.unrolled/1": (UnrolledNet, UnrolledConfig),
 }
 
 #: Format of the column-counter weights.

@@ -5,7 +5,8 @@ reconstructions (:mod:`.classical`: FBP, SART, SIRT, TV), phantoms (:mod:`.phant
 sinograms with a missing wedge (:mod:`.sinograms`), the two GANs' training
 (:mod:`.task`), :func:`reconstruct` and :func:`reconstruct_volume`
 (:mod:`.reconstruct`), tilt-series files (read by :mod:`atomtools.readers`, re-exported
-here) and the evaluation (:mod:`.evaluation`).
+here) and the evaluation (:mod:`.evaluation`). The project's own reconstruction, an
+unrolled network on the measured projections, is :mod:`.unrolled`.
 """
 
 from ..readers import TiltSeries, read_tilt_series, write_tilt_series

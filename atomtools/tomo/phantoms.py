@@ -1,7 +1,7 @@
 """Phantoms for missing-wedge tomography: what the networks learn from and are judged on.
 
-Four kinds, each an (n, n) float32 image in 0 .. 1, zero outside the reconstruction
-disc (:func:`~atomtools.tomo.operators.disc_mask`):
+Each kind is an (n, n) float32 image in 0 .. 1, zero outside the reconstruction disc
+(:func:`~atomtools.tomo.operators.disc_mask`):
 
 ``polygons``
     Overlapping random polygons of constant densities, as the source group trained on.
@@ -15,6 +15,26 @@ disc (:func:`~atomtools.tomo.operators.disc_mask`):
     particle section on a thin support, ~1 nm per 3 px) or at atomic resolution (atoms
     of one slice as Gaussians). **Held out of training**: this is what a user's sample
     looks like to the networks (:data:`TRAINING_KINDS`).
+``atoms``
+    An atomic-resolution section drawn by other code than ``nanoparticle``'s: a 2D
+    lattice of one or two species (Gaussian atoms of random spacing and orientation)
+    cut by a random convex polygon, with vacancies.
+``hollow``
+    A faceted shell: a solid particle with a hollow core, graded wall density.
+``core-shell``
+    A particle whose core and shell differ in density and shape.
+``textured``
+    A faceted particle whose density varies smoothly inside (a Gaussian random field):
+    nothing piecewise constant.
+``shepp-logan``
+    scikit-image's Shepp-Logan phantom, scaled, rotated and shifted by the seed.
+``random-ellipses``
+    Ellipses drawn by scikit-image's ``random_shapes`` (other code than ``ellipses``),
+    each of its own density, over a faint disc.
+
+:data:`TRAINING_KINDS` are what the GAN pair learned from; :data:`UNROLLED_KINDS` what the
+unrolled model learns from (those and the four kinds that are not piecewise constant);
+:data:`HELD_OUT_KINDS` are never trained on by any model.
 
 Every phantom is a function of ``(kind, n, seed)`` alone.
 """
@@ -28,12 +48,27 @@ from skimage.draw import polygon as draw_polygon
 
 from .operators import disc_mask
 
-__all__ = ["KINDS", "TRAINING_KINDS", "HELD_OUT_KINDS", "phantom", "phantoms"]
+__all__ = ["KINDS", "TRAINING_KINDS", "UNROLLED_KINDS", "HELD_OUT_KINDS", "phantom", "phantoms"]
 
-KINDS = ("polygons", "ellipses", "blobs", "nanoparticle")
-#: Kinds the networks train on; the others are kept out of training entirely.
+#: Every kind, in a fixed order (a kind's index seeds its phantoms: new kinds go last).
+KINDS = (
+    "polygons",
+    "ellipses",
+    "blobs",
+    "nanoparticle",
+    "atoms",
+    "hollow",
+    "core-shell",
+    "textured",
+    "shepp-logan",
+    "random-ellipses",
+)
+#: Kinds the GAN pair (inpainter and refiner) trains on.
 TRAINING_KINDS = ("polygons", "ellipses", "blobs")
-HELD_OUT_KINDS = tuple(k for k in KINDS if k not in TRAINING_KINDS)
+#: Kinds the unrolled model trains on: the GANs' and four that are not piecewise constant.
+UNROLLED_KINDS = (*TRAINING_KINDS, "atoms", "hollow", "core-shell", "textured")
+#: Kinds no model trains on: what they are judged on.
+HELD_OUT_KINDS = ("nanoparticle", "shepp-logan", "random-ellipses")
 
 
 def _polygons(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -128,7 +163,118 @@ def _nanoparticle(n: int, rng: np.random.Generator) -> np.ndarray:
     return image
 
 
-_MAKERS = {"polygons": _polygons, "ellipses": _ellipses, "blobs": _blobs, "nanoparticle": _nanoparticle}
+def _convex(n: int, rng: np.random.Generator, radius: float, centre, *, scales=(1.0,)) -> list[np.ndarray]:
+    """Masks of one random convex polygon (5-10 facets), scaled about its centre by each of ``scales``."""
+    k = int(rng.integers(5, 11))
+    theta = rng.uniform(0, 2 * np.pi) + (np.arange(k) + rng.uniform(-0.3, 0.3, k)) * 2 * np.pi / k  # no slivers
+    rho = radius * rng.uniform(0.8, 1.0, k)
+    masks = []
+    for scale in scales:
+        mask = np.zeros((n, n), bool)
+        yy, xx = draw_polygon(
+            centre[0] + scale * rho * np.sin(theta), centre[1] + scale * rho * np.cos(theta), shape=mask.shape
+        )
+        mask[yy, xx] = True
+        masks.append(mask)
+    return masks
+
+
+def _atoms(n: int, rng: np.random.Generator) -> np.ndarray:
+    spacing = rng.uniform(3.5, 8.0) * n / 128  # [px] between neighbouring columns
+    angle = rng.uniform(0, np.pi)
+    ratio = rng.choice([1.0, np.sqrt(2.0), 1.5])  # square, [110]-like or rectangular cells
+    centre = n / 2 + rng.uniform(-0.05, 0.05, 2) * n
+    radius = rng.uniform(0.2, 0.38) * n
+    (inside,) = _convex(n, rng, radius, centre)
+    m = int(np.ceil(0.6 * n / spacing))
+    i, j = np.meshgrid(np.arange(-m, m + 1), np.arange(-m, m + 1), indexing="ij")
+    u = np.stack([np.cos(angle), np.sin(angle)]) * spacing
+    v = np.stack([-np.sin(angle), np.cos(angle)]) * spacing * ratio
+    pos = centre + i.ravel()[:, None] * u + j.ravel()[:, None] * v
+    rows, cols = np.round(pos).astype(int).T
+    ok = (rows >= 0) & (rows < n) & (cols >= 0) & (cols < n)
+    pos, rows, cols, i = pos[ok], rows[ok], cols[ok], i.ravel()[ok]
+    keep = inside[rows, cols] & (rng.random(len(pos)) > rng.uniform(0, 0.08))  # vacancies
+    weight = np.where((i % 2 == 0) | (rng.random() < 0.5), 1.0, rng.uniform(0.3, 0.7))  # one or two species
+    image = np.zeros((n, n), np.float32)
+    np.add.at(image, (rows[keep], cols[keep]), weight[keep])
+    return ndimage.gaussian_filter(image, rng.uniform(0.18, 0.3) * spacing)
+
+
+def _hollow(n: int, rng: np.random.Generator) -> np.ndarray:
+    centre = n / 2 + rng.uniform(-0.06, 0.06, 2) * n
+    radius = rng.uniform(0.2, 0.38) * n
+    outer, inner = _convex(n, rng, radius, centre, scales=(1.0, rng.uniform(0.45, 0.75)))
+    y, x = np.mgrid[:n, :n]
+    r = np.hypot(y - centre[0], x - centre[1]) / radius
+    wall = rng.uniform(0.5, 1.0) * (1 + rng.uniform(-0.4, 0.4) * r)  # graded
+    return ndimage.gaussian_filter((outer & ~inner) * wall, 0.7).astype(np.float32)
+
+
+def _core_shell(n: int, rng: np.random.Generator) -> np.ndarray:
+    centre = n / 2 + rng.uniform(-0.06, 0.06, 2) * n
+    radius = rng.uniform(0.2, 0.38) * n
+    (shell,) = _convex(n, rng, radius, centre)
+    (core,) = _convex(n, rng, radius * rng.uniform(0.4, 0.65), centre + rng.uniform(-0.1, 0.1, 2) * radius)
+    rho_shell, rho_core = rng.uniform(0.2, 0.6), rng.uniform(0.5, 1.0)
+    image = shell * rho_shell + (core & shell) * (rho_core - rho_shell)
+    return ndimage.gaussian_filter(image, 0.7).astype(np.float32)
+
+
+def _textured(n: int, rng: np.random.Generator) -> np.ndarray:
+    centre = n / 2 + rng.uniform(-0.06, 0.06, 2) * n
+    (shape,) = _convex(n, rng, rng.uniform(0.2, 0.38) * n, centre)
+    field = ndimage.gaussian_filter(rng.standard_normal((n, n)), sigma=rng.uniform(2, 6) * n / 128)
+    field = 0.6 + 0.4 * field / (np.abs(field).max() + 1e-12)
+    return ndimage.gaussian_filter(shape * field, 0.6).astype(np.float32)
+
+
+def _shepp_logan(n: int, rng: np.random.Generator) -> np.ndarray:
+    from skimage.data import shepp_logan_phantom
+    from skimage.transform import rotate
+
+    size = int(round(n * rng.uniform(0.6, 0.8)))
+    small = ndimage.zoom(shepp_logan_phantom(), size / 400.0, order=1)
+    small = rotate(small, rng.uniform(0, 360), order=1)
+    image = np.zeros((n, n), np.float32)
+    top, left = (n - small.shape[0]) // 2, (n - small.shape[1]) // 2
+    image[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return ndimage.shift(image, rng.uniform(-0.05, 0.05, 2) * n, order=1)
+
+
+def _random_ellipses(n: int, rng: np.random.Generator) -> np.ndarray:
+    from skimage.draw import random_shapes
+
+    labels, _ = random_shapes(
+        (n, n),
+        max_shapes=int(rng.integers(4, 10)),
+        min_shapes=3,
+        shape="ellipse",
+        min_size=max(4, n // 16),
+        max_size=n // 3,
+        channel_axis=None,
+        intensity_range=(20, 235),
+        allow_overlap=True,
+        rng=int(rng.integers(2**31)),
+    )
+    image = (255 - labels.astype(np.float32)) / 255  # shapes on a white background: invert
+    y, x = np.ogrid[:n, :n]
+    faint = np.hypot(y - n / 2, x - n / 2) < 0.4 * n
+    return image + 0.05 * faint
+
+
+_MAKERS = {
+    "polygons": _polygons,
+    "ellipses": _ellipses,
+    "blobs": _blobs,
+    "nanoparticle": _nanoparticle,
+    "atoms": _atoms,
+    "hollow": _hollow,
+    "core-shell": _core_shell,
+    "textured": _textured,
+    "shepp-logan": _shepp_logan,
+    "random-ellipses": _random_ellipses,
+}
 
 
 def phantom(kind: str, *, n: int = 128, seed: int = 0) -> np.ndarray:
@@ -136,7 +282,7 @@ def phantom(kind: str, *, n: int = 128, seed: int = 0) -> np.ndarray:
 
     Parameters
     ----------
-    kind : {"polygons", "ellipses", "blobs", "nanoparticle"}
+    kind : str
         What it looks like (:data:`KINDS`).
     n : int
         Size [px].

@@ -134,7 +134,8 @@ def sample(config: GanConfig, step: int, index: int, *, kinds: Sequence[str] = T
     Parameters
     ----------
     config : GanConfig
-        Sizes and ranges.
+        Sizes and ranges (``n``, ``seed``, ``wedge``, ``sparse``, ``dose``, ``noise_free``;
+        :class:`~atomtools.tomo.unrolled.UnrolledTrainConfig` has them too).
     step : int
         Training step (-1: the validation set).
     index : int
