@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--coverage", type=float, default=0.9, help="coverage of the count sets count_low..count_high (default 0.9)"
     )
     col.add_argument("--no-decode", action="store_true", help="count each column alone (no particle decoding)")
+    col.add_argument(
+        "--device", default=None, help="where the networks run: cpu (default), cuda, cuda:1, ... (a GPU build of torch)"
+    )
     col.add_argument("--out", default=None, help="output folder (default: beside each file)")
 
     atoms = sub.add_parser(
@@ -276,6 +279,7 @@ def _columns(args) -> int:
             tilt="estimate" if args.tilt is None else args.tilt,
             coverage=args.coverage,
             decode=not args.no_decode,
+            device=args.device,
         )
         if frames.n_frames > 1:
             result = run_series(frames, model=args.model, pool=args.pool, resample=True, **counting)

@@ -8,7 +8,10 @@ resident memory of each, which should not grow with the movie's length (frames a
 and processed one at a time). The frames are a simulated 256 x 256 in-situ series
 tiled 2 x 2 to 512 x 512 (four particles per frame).
 
-    python benchmarks/series.py [--frames 16 64]
+    python benchmarks/series.py [--frames 16 64] [--device cuda]
+
+``--device cuda`` is the GPU recipe: the networks (U-Net and counters) run on the GPU,
+drift, linking and events on the CPU.
 
 The ratio of the peak memories (long / short movie) is printed last.
 """
@@ -37,7 +40,7 @@ def make_movie(path: Path, n_frames: int) -> None:
             tif.write(frames[i % len(frames)][None].astype(np.float32), contiguous=True)
 
 
-def measure(path: str, sampling: float, read_ahead: int = 2) -> dict:
+def measure(path: str, sampling: float, read_ahead: int = 2, device: str | None = None) -> dict:
     import resource
 
     from atomtools.columns.series import run_series
@@ -45,7 +48,7 @@ def measure(path: str, sampling: float, read_ahead: int = 2) -> dict:
 
     frames = read_frames(path, sampling=sampling, frame_interval=1 / 7.5)
     start = time.perf_counter()
-    result = run_series(frames, progress=False, read_ahead=read_ahead)
+    result = run_series(frames, progress=False, read_ahead=read_ahead, device=device)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux reports KiB)
     return {
@@ -59,10 +62,11 @@ def measure(path: str, sampling: float, read_ahead: int = 2) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, nargs=2, default=(16, 64))
+    parser.add_argument("--device", default=None, help="where the networks run (cpu, cuda, ...)")
     parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure[0], float(args.measure[1]), int(args.measure[2]))))
+        print(json.dumps(measure(args.measure[0], float(args.measure[1]), int(args.measure[2]), args.device)))
         return
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,8 +75,9 @@ def main() -> None:
             make_movie(path, n)
             pair = {}
             for ahead in (0, 2):  # one after the other, so load on this shared machine hits both alike
+                device = ["--device", args.device] if args.device else []
                 out = subprocess.run(
-                    [sys.executable, __file__, "--measure", str(path), "0.16", str(ahead)],
+                    [sys.executable, __file__, "--measure", str(path), "0.16", str(ahead), *device],
                     capture_output=True,
                     text=True,
                     check=True,

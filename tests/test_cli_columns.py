@@ -48,7 +48,37 @@ def test_columns_cli_says_what_is_missing(movie, tmp_path, capsys):
     assert "START:STOP" in capsys.readouterr().err
     assert main(["columns", str(movie), "--sampling", "0.16", "--optics", "Cc=1.4", "--out", str(tmp_path)]) == 2
     assert "unknown 'Cc'" in capsys.readouterr().err
+    assert main(["columns", str(movie), "--sampling", "0.16", "--device", "tpu9", "--out", str(tmp_path)]) == 2
+    assert "device 'tpu9'" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_networks_run_on_the_device_asked_for(movie):
+    """device="cpu" gives the default path's counts; a GPU that is not there is refused by name."""
+    import torch
+
+    from atomtools.columns import retrieve
+
+    frame = np.load(movie)[0]
+    default, _ = retrieve(frame, sampling=0.16)
+    on_cpu, _ = retrieve(frame, sampling=0.16, device="cpu")
+    pd.testing.assert_frame_equal(default, on_cpu)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees 0 CUDA device"):
+            retrieve(frame, sampling=0.16, device="cuda")
+
+
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="no CUDA device here (the GPU path runs where one is)"
+)
+def test_counts_on_a_gpu_agree_with_the_cpu(movie):
+    from atomtools.columns import retrieve
+
+    frame = np.load(movie)[0]
+    on_cpu, _ = retrieve(frame, sampling=0.16, device="cpu")
+    on_gpu, _ = retrieve(frame, sampling=0.16, device="cuda")
+    retrieve(frame, sampling=0.16, device="cpu")  # back where the other tests expect them
+    assert len(on_gpu) == len(on_cpu) and np.mean(on_gpu["count"].to_numpy() == on_cpu["count"].to_numpy()) >= 0.995
 
 
 def test_tomo_cli_reconstructs_a_tilt_series(tmp_path, capsys):

@@ -431,13 +431,14 @@ def count_probabilities(
 
 def _forward(counter: Counter, patches: np.ndarray, conditions: np.ndarray, *, batch: int = 4096) -> np.ndarray:
     """The counter's calibrated probabilities of (N, P, P) patches under (N, C) conditions."""
-    x = torch.from_numpy(np.ascontiguousarray(patches, np.float32))[:, None].contiguous(
-        memory_format=torch.channels_last
-    )
-    c = torch.from_numpy(np.ascontiguousarray(conditions, np.float32))
+    first = next(counter.model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")  # where the counter was put
+    x = torch.from_numpy(np.ascontiguousarray(patches, np.float32))[:, None].to(device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    c = torch.from_numpy(np.ascontiguousarray(conditions, np.float32)).to(device)
     with torch.inference_mode():
         logits = torch.cat([counter.model(x[k : k + batch], c[k : k + batch]) for k in range(0, len(x), batch)])
-        return torch.softmax(logits / counter.temperature, dim=1).numpy().astype(np.float32)
+        return torch.softmax(logits / counter.temperature, dim=1).cpu().numpy().astype(np.float32)
 
 
 def prediction_table(probabilities: np.ndarray, *, level: float) -> dict:

@@ -22,7 +22,7 @@ from ..core.imaging import check_frame, check_sampling, normalize, resample_fram
 from ..core.materials import Material, material
 from ..core.metrics import apply_platt
 from ..data import fetch
-from ..inference import SoftmaxHeads, predict_tiled
+from ..inference import SoftmaxHeads, predict_tiled, resolve_device
 from ..models import MODEL_FORMAT, UNet, fuse_for_inference, load_model
 from . import counting as _counting
 from .domain import lattice_check, structure_mask, warn_if_out_of_domain
@@ -331,6 +331,13 @@ def _estimator(choice, ret: Retriever, which: str):
     return _counting.load_counter(choice)
 
 
+def _on(holder, device):
+    """``holder`` (a Retriever or Counter) with its network moved to ``device`` (None: left where it is)."""
+    if holder is not None and device is not None:
+        holder.model.to(device)
+    return holder
+
+
 #: Smallest frame side retrieve reads [px at the model's sampling] (5 Å at 0.16 Å/px).
 MIN_FRAME = 32
 
@@ -353,6 +360,7 @@ def retrieve(
     min_distance: float = 1.0,
     structure_only: bool = True,
     crystal_only: bool = True,
+    device: str | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Columns, atom counts and confidence of one HRTEM frame.
 
@@ -409,6 +417,10 @@ def retrieve(
     crystal_only : bool
         Keep only columns of particles that sit on the material's lattice
         (:func:`crystal_columns`): columns seen in amorphous support are dropped.
+    device : str, optional
+        Where the networks run: ``"cuda"`` (a GPU), ``"cpu"``, ...
+        (:func:`atomtools.inference.resolve_device`); the networks move there and stay
+        for later calls. None: where they are (the CPU unless moved).
 
     Returns
     -------
@@ -442,7 +454,8 @@ def retrieve(
     """
     frame = check_frame(image)
     sampling = check_sampling(sampling)
-    ret = load_retriever(model)
+    dev = None if device is None else resolve_device(device)
+    ret = _on(load_retriever(model), dev)
     ratio = sampling / ret.sampling
     side = min(frame.shape) * ratio  # [px at the model's sampling]
     if side < MIN_FRAME:
@@ -497,14 +510,16 @@ def retrieve(
             tables.with_pixels(table, work_sampling) if resampled else table,
             normalized,
             sampling=work_sampling,
-            counter=_counting.load_counter(counter),
+            counter=_on(_counting.load_counter(counter), dev),
             material=ret.material,
             optics=optics,
             tilt=known_tilt,
             decode=decode,
             coverage=coverage,
-            defocus_estimator=_estimator(defocus, ret, _counting.PRETRAINED_DEFOCUS),
-            tilt_estimator=None if known_tilt is not None else _estimator(tilt, ret, _counting.PRETRAINED_TILT),
+            defocus_estimator=_on(_estimator(defocus, ret, _counting.PRETRAINED_DEFOCUS), dev),
+            tilt_estimator=None
+            if known_tilt is not None
+            else _on(_estimator(tilt, ret, _counting.PRETRAINED_TILT), dev),
             indexed=indexed,
         )
         table = tables.with_pixels(counted, sampling) if resampled else counted

@@ -27,7 +27,16 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["OutputTransform", "SoftmaxHeads", "Regression", "auto_tile", "window", "tile_offsets", "predict_tiled"]
+__all__ = [
+    "OutputTransform",
+    "SoftmaxHeads",
+    "Regression",
+    "auto_tile",
+    "window",
+    "tile_offsets",
+    "predict_tiled",
+    "resolve_device",
+]
 
 
 class OutputTransform(Protocol):
@@ -215,6 +224,53 @@ def auto_tile(shape: tuple[int, int], multiple: int) -> int:
     return side if side <= 1024 else 512
 
 
+def resolve_device(device) -> torch.device:
+    """A device to run networks on, checked: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        Where to run.
+
+    Returns
+    -------
+    torch.device
+        The device.
+
+    Raises
+    ------
+    ValueError
+        For a name PyTorch does not know, or a GPU this PyTorch cannot see (a CPU build,
+        or no such card), naming what is available.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device {device!r} is not a device PyTorch knows (cpu, cuda, cuda:N, mps): {err}") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (dev.index or 0) >= count:
+            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            raise ValueError(
+                f"device {device!r}: this PyTorch ({torch.__version__}, {build}) sees {count} CUDA device(s); "
+                "use device='cpu', or install a CUDA build of PyTorch on a machine with a GPU"
+            )
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r}: no Apple GPU (MPS) is available here; use device='cpu'")
+    return dev
+
+
+def _device_of(network: nn.Module) -> torch.device:
+    """Where a network's parameters are (the CPU for a network without any)."""
+    first = next(network.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 def predict_tiled(
     image: np.ndarray,
     network: nn.Module,
@@ -232,7 +288,9 @@ def predict_tiled(
     image : numpy.ndarray
         (H, W) float32 network input (normalized as the network expects).
     network : torch.nn.Module
-        Maps (B, 1, h, w) to (B, C_net, h, w), in eval mode (ideally channels_last).
+        Maps (B, 1, h, w) to (B, C_net, h, w), in eval mode (ideally channels_last); it
+        runs where its parameters are (``network.to("cuda")``: on the GPU), the maps
+        come back to the CPU.
     transform : OutputTransform
         What to keep of the output (:class:`SoftmaxHeads`, :class:`Regression`, ...).
     multiple : int
@@ -274,9 +332,11 @@ def predict_tiled(
     def crop() -> dict:
         return {k: v[..., :h0, :w0] for k, v in outputs.items()}
 
-    def run(x: np.ndarray) -> torch.Tensor:  # (B, h, w) -> NHWC values
-        z = network(torch.from_numpy(x[:, None]).contiguous(memory_format=torch.channels_last))
-        return transform.values(z.permute(0, 2, 3, 1))
+    device = _device_of(network)
+
+    def run(x: np.ndarray) -> torch.Tensor:  # (B, h, w) -> NHWC values, on the CPU
+        z = network(torch.from_numpy(x[:, None]).to(device).contiguous(memory_format=torch.channels_last))
+        return transform.values(z.permute(0, 2, 3, 1)).cpu()
 
     if len(rows) == 1 and len(cols) == 1:  # one tile: nothing to blend
         with torch.inference_mode():
@@ -284,8 +344,9 @@ def predict_tiled(
             if direct is None:
                 transform.store(outputs, slice(0, H), run(padded[None].copy())[0])
             else:
-                z = network(torch.from_numpy(padded[None, None].copy()).contiguous(memory_format=torch.channels_last))
-                direct(outputs, slice(0, H), z.permute(0, 2, 3, 1)[0])
+                x = torch.from_numpy(padded[None, None].copy()).to(device)
+                z = network(x.contiguous(memory_format=torch.channels_last))
+                direct(outputs, slice(0, H), z.permute(0, 2, 3, 1)[0].cpu())
         return crop()
     # the band accumulator is channels-last (rows, cols, values), like the network's output
     acc = np.zeros((th, W, transform.channels), np.float32)
