@@ -21,7 +21,7 @@ import numpy as np
 
 from .operators import Projector, disc_mask, to_skimage
 
-__all__ = ["DEFAULTS", "METHODS", "check_sinogram", "fbp", "sart", "sirt", "tv"]
+__all__ = ["DEFAULTS", "METHODS", "check_sinogram", "check_row_weights", "fbp", "sart", "sirt", "tv"]
 
 #: Parameters chosen on validation phantoms of the training kinds (4 each of polygons,
 #: ellipses, blobs; 128 px, 45 degree wedge, 10^4 and 10^3 counts per pixel) with
@@ -140,8 +140,13 @@ def sart(
     *,
     iterations: int = DEFAULTS["sart"]["iterations"],
     relaxation: float = DEFAULTS["sart"]["relaxation"],
+    row_weights=None,
 ) -> np.ndarray:
     """Simultaneous algebraic reconstruction with scikit-image's ``iradon_sart``, non-negative.
+
+    With ``row_weights``, each sweep runs over the fully trusted rows (weight 1) first,
+    then over the others with their relaxation scaled by their weight (a block SART: an
+    inpainted projection counts for less than a measured one).
 
     Parameters
     ----------
@@ -153,6 +158,8 @@ def sart(
         Sweeps over all angles.
     relaxation : float
         Relaxation of each update.
+    row_weights : array_like, optional
+        (n_angles,) trust in each row, 0 .. 1 (:func:`check_row_weights`); default all 1.
 
     Returns
     -------
@@ -162,11 +169,50 @@ def sart(
     from skimage.transform import iradon_sart
 
     sino, angles = check_sinogram(sinogram, angles)
+    w = check_row_weights(row_weights, len(angles))
     sk = to_skimage(sino).astype(np.float64)
+    full = w >= 1.0
+    groups = [(full, 1.0)] + [(w == v, float(v)) for v in np.unique(w[~full]) if v > 0]
     image = None
     for _ in range(int(iterations)):
-        image = iradon_sart(sk, angles, image=image, relaxation=relaxation, clip=(0, np.inf))
+        for rows, weight in groups:
+            if rows.any():
+                image = iradon_sart(
+                    sk[:, rows], angles[rows], image=image, relaxation=relaxation * weight, clip=(0, np.inf)
+                )
     return (image * disc_mask(sino.shape[1])).astype(np.float32)
+
+
+def check_row_weights(row_weights, n_angles: int) -> np.ndarray:
+    """Row weights checked: one per angle, in 0 .. 1, some positive (None: all 1).
+
+    Parameters
+    ----------
+    row_weights : array_like or None
+        Trust in each projection (1: measured; less: inpainted or doubtful).
+    n_angles : int
+        Rows of the sinogram.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_angles,) float64.
+
+    Raises
+    ------
+    ValueError
+        For another length, values outside 0 .. 1 or NaN, or all zero.
+    """
+    if row_weights is None:
+        return np.ones(n_angles)
+    w = np.asarray(row_weights, dtype=np.float64).ravel()
+    if len(w) != n_angles:
+        raise ValueError(f"row_weights: one per angle ({n_angles}), got {len(w)}")
+    if not np.all(np.isfinite(w)) or w.min() < 0 or w.max() > 1:
+        raise ValueError(f"row_weights must lie in 0 .. 1, got {w.min():g} .. {w.max():g}")
+    if not w.any():
+        raise ValueError("row_weights are all zero: no projection to reconstruct from")
+    return w
 
 
 @lru_cache(maxsize=8)
@@ -192,12 +238,12 @@ def _batched(sino: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(sino.reshape(-1, *sino.shape[-2:]))), sino.shape[:-2]
 
 
-def sirt(sinogram, angles, *, iterations: int = DEFAULTS["sirt"]["iterations"]) -> np.ndarray:
+def sirt(sinogram, angles, *, iterations: int = DEFAULTS["sirt"]["iterations"], row_weights=None) -> np.ndarray:
     """Simultaneous iterative reconstruction, non-negative, on the exact projection matrix.
 
-    ``x ← max(0, x + C Aᵀ R (b − A x))`` with ``R``, ``C`` the inverse row and column
-    sums. A batch of sinograms (the slices of a tilt series) iterates together, which
-    is much faster per slice than one at a time.
+    ``x ← max(0, x + C Aᵀ W R (b − A x))`` with ``R``, ``C`` the inverse row and column
+    sums (of ``W A``) and ``W`` the row weights. A batch of sinograms (the slices of a
+    tilt series) iterates together, which is much faster per slice than one at a time.
 
     Parameters
     ----------
@@ -207,6 +253,8 @@ def sirt(sinogram, angles, *, iterations: int = DEFAULTS["sirt"]["iterations"]) 
         [deg].
     iterations : int
         Number of iterations.
+    row_weights : array_like, optional
+        (n_angles,) trust in each row, 0 .. 1 (:func:`check_row_weights`); default all 1.
 
     Returns
     -------
@@ -219,6 +267,10 @@ def sirt(sinogram, angles, *, iterations: int = DEFAULTS["sirt"]["iterations"]) 
     sino, angles = check_sinogram(sinogram, angles)
     n = sino.shape[-1]
     projector, r, c, _, mask = _setup(n, tuple(angles))
+    if row_weights is not None:
+        w = torch.from_numpy(check_row_weights(row_weights, len(angles)).astype(np.float32))[:, None]
+        r = r * w
+        c = 1.0 / projector.back(w.expand(len(angles), n).contiguous()).clamp_min(1e-6)
     b, lead = _batched(sino)
     x = torch.zeros(b.shape[0], n, n)
     with torch.no_grad():
@@ -248,13 +300,19 @@ def _div(g):
 
 
 def tv(
-    sinogram, angles, *, weight: float = DEFAULTS["tv"]["weight"], iterations: int = DEFAULTS["tv"]["iterations"]
+    sinogram,
+    angles,
+    *,
+    weight: float = DEFAULTS["tv"]["weight"],
+    iterations: int = DEFAULTS["tv"]["iterations"],
+    row_weights=None,
 ) -> np.ndarray:
     """Total-variation regularized reconstruction (Chambolle-Pock), non-negative.
 
-    Solves ``min_x ½‖A x − b‖² + λ ‖∇x‖₁ (isotropic), x ≥ 0`` on the exact projection
-    matrix. ``λ = weight × mean|b| × n_angles / (4 n)`` follows the sinogram's scale, so
-    the same ``weight`` suits any dose or normalization. Batches iterate together.
+    Solves ``min_x ½‖W^½ (A x − b)‖² + λ ‖∇x‖₁ (isotropic), x ≥ 0`` on the exact projection
+    matrix (``W``: the row weights, all 1 by default). ``λ = weight × mean|b| × ΣW / (4 n)``
+    (``ΣW = n_angles`` without weights) follows the sinogram's scale, so the same
+    ``weight`` suits any dose or normalization. Batches iterate together.
 
     Parameters
     ----------
@@ -266,6 +324,8 @@ def tv(
         Relative TV weight.
     iterations : int
         Primal-dual iterations.
+    row_weights : array_like, optional
+        (n_angles,) trust in each row, 0 .. 1 (:func:`check_row_weights`); default all 1.
 
     Returns
     -------
@@ -279,13 +339,15 @@ def tv(
     n = sino.shape[-1]
     projector, _, _, norm_a, mask = _setup(n, tuple(angles))
     b, lead = _batched(sino)
-    lam = (weight * b.abs().mean(dim=(1, 2)) / n * len(angles) / 4).view(-1, 1, 1)
+    w = torch.from_numpy(check_row_weights(row_weights, len(angles)).astype(np.float32))[:, None]
+    lam = (weight * b.abs().mean(dim=(1, 2)) / n * float(w.sum()) / 4).view(-1, 1, 1)
     tau = sigma = 1.0 / float(np.sqrt(norm_a**2 + 8.0))  # 1 / ‖K‖ for K = [A; ∇]
     x = torch.zeros(b.shape[0], n, n)
     xbar, p, q = x.clone(), torch.zeros_like(b), torch.zeros(2, b.shape[0], n, n)
     with torch.no_grad():
         for _ in range(int(iterations)):
-            p = (p + sigma * (projector.forward(xbar) - b)) / (1 + sigma)
+            # prox of the weighted data term's conjugate; a row of weight 0 has no dual variable
+            p = (p + sigma * (projector.forward(xbar) - b)) * w / (w + sigma)
             q = q + sigma * _grad(xbar)
             q = q / torch.clamp_min(torch.sqrt((q**2).sum(dim=0)) / lam, 1.0)
             x_new = torch.clamp_min(x - tau * (projector.back(p) - _div(q)), 0) * mask

@@ -14,7 +14,10 @@ and a method:
     The refiner alone on the filtered back-projection of the raw sinogram.
 
 ``inpaint=True`` runs a classical method on the inpainted sinogram instead (the source
-work's WBP, SART and TV "from the inpainted sinogram").
+work's WBP, SART and TV "from the inpainted sinogram"); the iterative methods keep every
+measured row and trust an inpainted one by ``inpainted_weight`` times its mass consistency
+with the measured rows (:func:`~atomtools.tomo.sinograms.inpainted_row_weights`), so an
+inpainted row that contradicts the measured ones cannot pull the slice away from them.
 
 The networks work on a grid of 128 angles over 180 degrees and 128 detector pixels: a
 sinogram of another width is resampled along the detector (and the slice back), and
@@ -37,12 +40,16 @@ from ..utils import atomic_path, progress_bar
 from . import classical
 from .classical import check_sinogram
 from .operators import Projector, full_angles
-from .sinograms import grid_rows
+from .sinograms import grid_rows, inpainted_row_weights
 
-__all__ = ["METHODS", "NETWORK_METHODS", "reconstruct", "reconstruct_volume", "load_networks"]
+__all__ = ["METHODS", "NETWORK_METHODS", "INPAINTED_WEIGHT", "reconstruct", "reconstruct_volume", "load_networks"]
 
 NETWORK_METHODS = ("inpaint", "gan", "refine")
 METHODS = (*classical.METHODS, *NETWORK_METHODS)
+
+#: Trust in an inpainted row that keeps the measured rows' mass, per iterative method
+#: (FBP weighs every row alike: its filter assumes a full grid). 1: the source's way.
+INPAINTED_WEIGHT: dict[str, float] = {"sart": 1.0, "sirt": 1.0, "tv": 1.0}
 
 
 @lru_cache(maxsize=4)
@@ -137,6 +144,7 @@ def reconstruct(
     *,
     method: str = "gan",
     inpaint: bool = False,
+    inpainted_weight: float | None = None,
     inpainter: str | Path | None = None,
     refiner: str | Path | None = None,
     **options,
@@ -155,6 +163,9 @@ def reconstruct(
     inpaint : bool
         For a classical method: fill the missing wedge with the inpainting GAN first and
         reconstruct from the full grid.
+    inpainted_weight : float, optional
+        With ``inpaint`` and an iterative method: trust in an inpainted row that keeps the
+        measured rows' mass (0 .. 1); default :data:`INPAINTED_WEIGHT`.
     inpainter, refiner : str or Path, optional
         Network weights; default the shipped ones.
     **options
@@ -187,6 +198,11 @@ def reconstruct(
         grid, mask = _to_grid(sino.reshape(-1, *sino.shape[-2:]), angles, n)
         sino = fill(g, grid, np.broadcast_to(mask, (len(grid), n))).reshape(*sino.shape[:-2], n, n)
         angles = full_angles(n)
+        if method != "fbp":
+            base = INPAINTED_WEIGHT[method] if inpainted_weight is None else float(inpainted_weight)
+            options = {"row_weights": inpainted_row_weights(sino, mask, base=base), **options}
+    elif inpainted_weight is not None:
+        raise ValueError("inpainted_weight applies with inpaint=True only")
     fn = getattr(classical, method)
     if method in ("sirt", "tv") or sino.ndim == 2:
         return fn(sino, angles, **options)

@@ -31,6 +31,7 @@ __all__ = [
     "random_mask",
     "sinogram_scale",
     "subtract_background",
+    "inpainted_row_weights",
 ]
 
 
@@ -270,3 +271,48 @@ def subtract_background(series: np.ndarray, *, percentile: float = 2.0) -> np.nd
     data = np.asarray(series, dtype=np.float32)
     axes = tuple(range(1, data.ndim))
     return np.clip(data - np.percentile(data, percentile, axis=axes, keepdims=True), 0, None)
+
+
+def inpainted_row_weights(completed: np.ndarray, mask, *, base: float, tolerance: float = 0.05) -> np.ndarray:
+    """How far an iterative method should trust each row of an inpainted sinogram.
+
+    Measured rows get 1. An inpainted row gets ``base`` times its consistency with the
+    measured ones: every parallel projection of a slice carries the same mass, so a row
+    whose sum departs from the measured rows' mean by ``tolerance`` or more gets 0, and
+    one that keeps it exactly gets ``base``.
+
+    Parameters
+    ----------
+    completed : numpy.ndarray
+        ``(n_angles, n)`` or ``(n_slices, n_angles, n)`` inpainted sinogram(s) on the grid
+        (a batch is judged on its sum over slices: the rows are shared).
+    mask : array_like
+        (n_angles,) measured rows.
+    base : float
+        Trust in an inpainted row that keeps the mass (0 .. 1).
+    tolerance : float
+        Relative mass departure that takes all trust away.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_angles,) weights in 0 .. 1.
+
+    Examples
+    --------
+    >>> sino = np.ones((4, 8)); sino[3] *= 1.2  # the last row's mass is 20 % off
+    >>> inpainted_row_weights(sino, [True, True, False, False], base=0.5).tolist()
+    [1.0, 1.0, 0.5, 0.0]
+    """
+    if not 0 <= base <= 1:
+        raise ValueError(f"base must lie in 0 .. 1, got {base}")
+    mask = np.asarray(mask, bool).ravel()
+    rows = np.asarray(completed, np.float64)
+    mass = rows.sum(axis=-1)
+    if mass.ndim == 2:
+        mass = mass.sum(axis=0)
+    reference = float(mass[mask].mean()) if mask.any() else float(mass.mean())
+    departure = np.abs(mass - reference) / max(abs(reference), 1e-12)
+    weights = base * np.clip(1.0 - departure / tolerance, 0.0, 1.0)
+    weights[mask] = 1.0
+    return weights
