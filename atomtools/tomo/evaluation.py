@@ -137,7 +137,11 @@ def tune(
         rows.append({**params, "psnr": float(np.mean(psnrs))})
     table = pd.DataFrame(rows)
     best = table.loc[table["psnr"].idxmax(), keys].to_dict()
-    return {k: (int(v) if isinstance(grid[k][0], int) else v) for k, v in best.items()}, table
+    def typed(k, v):  # back to the grid's own type (the table holds numpy values)
+        first = grid[k][0]
+        return bool(v) if isinstance(first, bool) else int(v) if isinstance(first, int) else v
+
+    return {k: typed(k, v) for k, v in best.items()}, table
 
 
 def evaluate(

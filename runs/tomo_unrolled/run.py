@@ -21,7 +21,7 @@ WEIGHTS = HERE / "unrolled.pt"
 
 #: The architecture and the training (about 0.5 s a step of 4 slices of 128 x 128 on 2 cores).
 MODEL_CONFIG = dict(iterations=8, width=24, layers=3, memory=4)
-TRAIN_CONFIG = dict(steps=6000, batch_size=4, lr=1e-3, seed=2026, validate_every=250, validation=16)
+TRAIN_CONFIG = dict(steps=3000, batch_size=4, lr=1e-3, seed=2026, validate_every=250, validation=16)
 
 
 def train() -> None:
