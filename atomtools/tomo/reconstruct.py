@@ -48,8 +48,13 @@ NETWORK_METHODS = ("inpaint", "gan", "refine")
 METHODS = (*classical.METHODS, *NETWORK_METHODS)
 
 #: Trust in an inpainted row that keeps the measured rows' mass, per iterative method
-#: (FBP weighs every row alike: its filter assumes a full grid). 1: the source's way.
-INPAINTED_WEIGHT: dict[str, float] = {"sart": 1.0, "sirt": 1.0, "tv": 1.0}
+#: (FBP weighs every row alike: its filter assumes a full grid); 1 is the source's way.
+#: Chosen on validation phantoms of the training kinds (3 each, 45 degree wedge, 10^4 and
+#: 10^3 counts; ``tune(method, {"inpaint": [True], "inpainted_weight": [0, 0.25, 0.5, 1]})``)
+#: with the shipped inpainter: every trust above 0 lowered the PSNR (SART 27.4 dB at 0,
+#: 24.8 at 0.25, 23.5 at 1; SIRT 28.6, 25.2, 24.0; TV 33.8, 26.2, 24.9): its rows contradict
+#: the measured ones, so the iterative methods keep to the measured rows.
+INPAINTED_WEIGHT: dict[str, float] = {"sart": 0.0, "sirt": 0.0, "tv": 0.0}
 
 
 @lru_cache(maxsize=4)
