@@ -137,6 +137,7 @@ def tune(
         rows.append({**params, "psnr": float(np.mean(psnrs))})
     table = pd.DataFrame(rows)
     best = table.loc[table["psnr"].idxmax(), keys].to_dict()
+
     def typed(k, v):  # back to the grid's own type (the table holds numpy values)
         first = grid[k][0]
         return bool(v) if isinstance(first, bool) else int(v) if isinstance(first, int) else v
