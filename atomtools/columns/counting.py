@@ -31,6 +31,7 @@ import torch
 from ..core.imaging import Optics
 from ..core.metrics import interval_sets
 from ..data import fetch
+from ..inference import device_of
 from ..models import COUNTER_FORMAT, ColumnCounter, CounterConfig, fuse_counter, load_model
 
 __all__ = [
@@ -431,8 +432,7 @@ def count_probabilities(
 
 def _forward(counter: Counter, patches: np.ndarray, conditions: np.ndarray, *, batch: int = 4096) -> np.ndarray:
     """The counter's calibrated probabilities of (N, P, P) patches under (N, C) conditions."""
-    first = next(counter.model.parameters(), None)
-    device = first.device if first is not None else torch.device("cpu")  # where the counter was put
+    device = device_of(counter.model)  # where the counter was put
     x = torch.from_numpy(np.ascontiguousarray(patches, np.float32))[:, None].to(device)
     x = x.contiguous(memory_format=torch.channels_last)
     c = torch.from_numpy(np.ascontiguousarray(conditions, np.float32)).to(device)

@@ -36,6 +36,7 @@ __all__ = [
     "tile_offsets",
     "predict_tiled",
     "resolve_device",
+    "device_of",
 ]
 
 
@@ -265,8 +266,19 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
-def _device_of(network: nn.Module) -> torch.device:
-    """Where a network's parameters are (the CPU for a network without any)."""
+def device_of(network: nn.Module) -> torch.device:
+    """Where a network's parameters are: where it runs.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        The network.
+
+    Returns
+    -------
+    torch.device
+        Its parameters' device (the CPU for a network without any).
+    """
     first = next(network.parameters(), None)
     return first.device if first is not None else torch.device("cpu")
 
@@ -332,7 +344,7 @@ def predict_tiled(
     def crop() -> dict:
         return {k: v[..., :h0, :w0] for k, v in outputs.items()}
 
-    device = _device_of(network)
+    device = device_of(network)
 
     def run(x: np.ndarray) -> torch.Tensor:  # (B, h, w) -> NHWC values, on the CPU
         z = network(torch.from_numpy(x[:, None]).to(device).contiguous(memory_format=torch.channels_last))

@@ -229,13 +229,30 @@ class Projector:
 
         is_numpy = isinstance(sinogram, np.ndarray)
         x = torch.from_numpy(np.ascontiguousarray(sinogram, dtype=np.float32)) if is_numpy else sinogram
-        size = max(64, int(2 ** np.ceil(np.log2(2 * self.n))))
-        ramp = torch.from_numpy(_ramp(size)).to(x.device)
-        filtered = torch.fft.irfft(torch.fft.rfft(x, n=size, dim=-1) * ramp[: size // 2 + 1], n=size, dim=-1)
         weights = torch.from_numpy(angle_weights(self.angles)).to(x.device)[:, None]
-        image = self.back((filtered[..., : self.n] * weights).contiguous())
+        image = self.back((self.ramp_filter(x) * weights).contiguous())
         image = image * torch.from_numpy(disc_mask(self.n).astype(np.float32)).to(x.device)
         return image.numpy() if is_numpy else image
+
+    def ramp_filter(self, sinogram):
+        """Each row filtered with scikit-image's ramp filter (the first half of :meth:`fbp`); torch, differentiable.
+
+        Parameters
+        ----------
+        sinogram : torch.Tensor
+            ``(..., n_angles, n)``.
+
+        Returns
+        -------
+        torch.Tensor
+            The filtered rows, same shape.
+        """
+        import torch
+
+        size = max(64, int(2 ** np.ceil(np.log2(2 * self.n))))
+        ramp = torch.from_numpy(_ramp(size)).to(sinogram.device)
+        filtered = torch.fft.irfft(torch.fft.rfft(sinogram, n=size, dim=-1) * ramp[: size // 2 + 1], n=size, dim=-1)
+        return filtered[..., : self.n]
 
     def _apply(self, x, *, transpose: bool):
         n_in = self.n * self.n if not transpose else len(self.angles) * self.n

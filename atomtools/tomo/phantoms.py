@@ -48,7 +48,7 @@ from skimage.draw import polygon as draw_polygon
 
 from .operators import disc_mask
 
-__all__ = ["KINDS", "TRAINING_KINDS", "UNROLLED_KINDS", "HELD_OUT_KINDS", "phantom", "phantoms"]
+__all__ = ["KINDS", "TRAINING_KINDS", "UNROLLED_KINDS", "HELD_OUT_KINDS", "check_kinds", "phantom", "phantoms"]
 
 #: Every kind, in a fixed order (a kind's index seeds its phantoms: new kinds go last).
 KINDS = (
@@ -275,6 +275,31 @@ _MAKERS = {
     "shepp-logan": _shepp_logan,
     "random-ellipses": _random_ellipses,
 }
+
+
+def check_kinds(kinds) -> tuple[str, ...]:
+    """Phantom kinds checked: one name or several, each in :data:`KINDS`.
+
+    Parameters
+    ----------
+    kinds : str or sequence of str
+        What a trainer learns from.
+
+    Returns
+    -------
+    tuple of str
+        The kinds.
+
+    Raises
+    ------
+    ValueError
+        For none, or a name not in :data:`KINDS` (listing them).
+    """
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    unknown = [k for k in kinds if k not in KINDS]
+    if not kinds or unknown:
+        raise ValueError(f"kinds must be phantom kinds among {list(KINDS)}, got {list(kinds)}")
+    return kinds
 
 
 def phantom(kind: str, *, n: int = 128, seed: int = 0) -> np.ndarray:

@@ -34,7 +34,7 @@ from ..models import PatchConfig, PatchDiscriminator, RRDBConfig, RRDBNet, UNet,
 from ..training import OptimizerSpec, Task, TrainResult, fit
 from ..utils import Record
 from .operators import Projector, full_angles
-from .phantoms import TRAINING_KINDS, phantom
+from .phantoms import TRAINING_KINDS, check_kinds, phantom
 from .sinograms import add_shot_noise, from_network, random_mask, sinogram_scale, to_network
 
 __all__ = [
@@ -362,16 +362,6 @@ def _batch_fn(config: GanConfig, make):
     return batch
 
 
-def _check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
-    from .phantoms import KINDS
-
-    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    unknown = [k for k in kinds if k not in KINDS]
-    if not kinds or unknown:
-        raise ValueError(f"kinds must be phantom kinds among {list(KINDS)}, got {list(kinds)}")
-    return kinds
-
-
 def train_inpainter(
     kinds: Sequence[str],
     out: str | Path,
@@ -405,7 +395,7 @@ def train_inpainter(
         The weights, history, last validation numbers and seconds.
     """
     out = Path(out)
-    kinds = _check_kinds(kinds)
+    kinds = check_kinds(kinds)
     torch.manual_seed(config.seed)
     generator = RRDBNet(model_config)
     if init is not None:
@@ -542,7 +532,7 @@ def train_refiner(
     from ..data import sha256
 
     out = Path(out)
-    kinds = _check_kinds(kinds)
+    kinds = check_kinds(kinds)
     inpainter_weights = inpainter
     inpainter, _ = load_model(inpainter_weights, expected=INPAINT_FORMAT)
     torch.manual_seed(config.seed)

@@ -32,8 +32,8 @@ import torch
 from ..models import UnrolledConfig, UnrolledNet, load_model, save_model
 from ..training import OptimizerSpec, Task, TrainResult, fit
 from ..utils import Record
-from .operators import Projector, _ramp, angle_weights, disc_mask, full_angles
-from .phantoms import UNROLLED_KINDS
+from .operators import Projector, angle_weights, disc_mask, full_angles
+from .phantoms import UNROLLED_KINDS, check_kinds
 
 __all__ = [
     "UNROLLED_FORMAT",
@@ -129,17 +129,16 @@ class Problem:
         self.disc = disc
 
     def _fbp(self, sinograms: torch.Tensor) -> torch.Tensor:
-        """FBP with each measured row weighed by the angular interval it stands for among the measured ones."""
-        n = self.projector.n
+        """FBP with each measured row weighed by the angular interval it stands for among the measured ones.
+
+        Not masked to the disc (the normalization's percentile is taken over the whole square).
+        """
         angles = self.projector.angles
         weights = torch.zeros(self.mask.shape)
         for i, m in enumerate(self.mask.bool()):
             idx = torch.nonzero(m).ravel()
             weights[i, idx] = torch.from_numpy(angle_weights(angles[idx.numpy()]))
-        size = max(64, int(2 ** np.ceil(np.log2(2 * n))))
-        ramp = torch.from_numpy(_ramp(size))
-        filtered = torch.fft.irfft(torch.fft.rfft(sinograms, n=size, dim=-1) * ramp[: size // 2 + 1], n=size, dim=-1)
-        return self.projector.back((filtered[..., :n] * weights[:, :, None]).contiguous())
+        return self.projector.back((self.projector.ramp_filter(sinograms) * weights[:, :, None]).contiguous())
 
     def gradient(self, x: torch.Tensor) -> torch.Tensor:
         """SIRT-normalized gradient of ``½‖M (A x − b)‖²`` at ``x`` (B, 1, n, n).
@@ -246,10 +245,9 @@ def train_unrolled(
         The weights, history, last validation numbers and seconds.
     """
     from ..data import sha256
-    from .task import _check_kinds
 
     out = Path(out)
-    kinds = _check_kinds(kinds)
+    kinds = check_kinds(kinds)
     torch.manual_seed(config.seed)
     net = UnrolledNet(model_config)
     if init is not None:
