@@ -379,7 +379,8 @@ def _tomo(args) -> int:
 
     import numpy as np
 
-    from .tomo import read_tilt_series, reconstruct_volume
+    from .readers import read_tilt_series
+    from .tomo import reconstruct_volume
 
     angles = parse_angles(args.angles) if args.angles else None
     series = read_tilt_series(args.file, angles=angles, axes=args.axes, variable=args.variable)

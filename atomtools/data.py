@@ -299,12 +299,12 @@ def fetch(name: str, *, progress: bool = False) -> Path:
     try:
         return Path(registry.fetch(e.file, progressbar=progress))
     except ValueError as exc:
-        if "hash" in str(exc).lower():
-            raise ValueError(
-                f"{name}: the file downloaded from {source} does not match the manifest (expected "
-                f"sha256 {e.sha256}); nothing was kept. pooch says: {exc}"
-            ) from exc
-        raise
+        # For a file in the registry with a sha256, pooch raises ValueError only when the
+        # download's hash differs (it removes the download first).
+        raise ValueError(
+            f"{name}: the file downloaded from {source} does not match the manifest (expected "
+            f"sha256 {e.sha256}); nothing was kept. pooch says: {exc}"
+        ) from exc
     except Exception as exc:
         target = cache_dir() / e.file
         raise DataUnavailableError(

@@ -338,3 +338,85 @@ def test_the_returns_check_catches_a_missing_section():
     nested_doc = ast.get_docstring(ast.parse(_NESTED_ONLY).body[0], clean=False)
     assert not _lacks_returns(_NESTED_ONLY, nested_doc)
     assert _lacks_returns(_NESTED_ONLY.replace("return None", "return table"), nested_doc)
+
+
+# -- one export style -------------------------------------------------------------------------
+
+SUBPACKAGES = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
+
+
+def export_problems(source: str, members: list[str]) -> list[str]:
+    """What breaks the one export style in a subpackage's ``__init__.py`` (empty: none).
+
+    The style: the docstring, ``from . import`` every module of the package, ``from .m
+    import *`` for each module that forms the front door, and ``__all__ = [*m.__all__,
+    ...]`` naming exactly those modules, in the same order. Nothing else: no hand-picked
+    names, no names from other packages.
+    """
+    problems, imported, starred, listed = [], [], [], None
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module is None:
+            imported += [a.name for a in node.names if a.asname is None]
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and [a.name for a in node.names] == ["*"]:
+            starred.append(node.module)
+            continue
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            value = node.value
+            if getattr(target, "id", None) == "__all__" and isinstance(value, ast.List):
+                items = value.elts
+                ok = all(
+                    isinstance(e, ast.Starred)
+                    and isinstance(e.value, ast.Attribute)
+                    and e.value.attr == "__all__"
+                    and isinstance(e.value.value, ast.Name)
+                    for e in items
+                )
+                if ok:
+                    listed = [e.value.value.id for e in items]
+                    continue
+        problems.append(f"line {node.lineno}: {ast.unparse(node)[:60]!r} is not part of the export style")
+    if sorted(imported) != sorted(members):
+        problems.append(f"'from . import' lists {sorted(imported)}, the package holds {sorted(members)}")
+    if not set(starred) <= set(members):
+        problems.append(f"star-imports {sorted(set(starred) - set(members))}, not modules of the package")
+    if listed is None:
+        problems.append("no __all__ = [*module.__all__, ...]")
+    elif listed != starred:
+        problems.append(f"__all__ gathers {listed}, the star imports are {starred}")
+    return problems
+
+
+def _members(package: str) -> list[str]:
+    folder = PACKAGE / package
+    return sorted(
+        [p.stem for p in folder.glob("*.py") if p.stem != "__init__"]
+        + [p.parent.name for p in folder.glob("*/__init__.py")]
+    )
+
+
+@pytest.mark.parametrize("package", SUBPACKAGES)
+def test_every_subpackage_exports_one_way(package):
+    source = (PACKAGE / package / "__init__.py").read_text(encoding="utf-8")
+    assert not export_problems(source, _members(package))
+    module = importlib.import_module(f"atomtools.{package}")
+    duplicated = sorted({n for n in module.__all__ if module.__all__.count(n) > 1})
+    assert not duplicated, f"atomtools.{package}.__all__ names {duplicated} twice"
+    assert all(hasattr(module, n) for n in module.__all__)
+    shadowed = sorted(set(module.__all__) & set(_members(package)))
+    assert not shadowed, f"atomtools.{package} exports {shadowed}, which hide the modules of that name"
+
+
+def test_the_export_check_catches_a_hand_picked_name():
+    good = '"""Doc."""\nfrom . import a, b\nfrom .a import *  # noqa\n\n__all__ = [*a.__all__]\n'
+    assert export_problems(good, ["a", "b"]) == []
+    picked = good.replace("from .a import *  # noqa", "from .a import thing")
+    assert any("not part of the export style" in p for p in export_problems(picked, ["a", "b"]))
+    assert any("package holds" in p for p in export_problems(good, ["a", "b", "c"]))
+    unlisted = good.replace("[*a.__all__]", '["thing"]')
+    assert any("no __all__" in p for p in export_problems(unlisted, ["a", "b"]))

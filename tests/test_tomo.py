@@ -11,7 +11,7 @@ from skimage.transform import iradon, radon
 from atomtools.tomo import classical, phantom, reconstruct, reconstruct_volume
 from atomtools.tomo.evaluation import phantom_set, scores
 from atomtools.tomo.operators import Projector, disc_mask, from_skimage, full_angles, to_skimage, wedge_angles
-from atomtools.tomo.phantoms import HELD_OUT_KINDS, KINDS, TRAINING_KINDS, phantoms
+from atomtools.tomo.phantoms import HELD_OUT_KINDS, KINDS, TRAINING_KINDS, phantom_images
 from atomtools.tomo.sinograms import add_shot_noise, from_network, grid_rows, random_mask, to_network
 
 
@@ -86,7 +86,7 @@ def test_classical_methods_order_on_a_wedge():
     angles, measured = wedge_angles(45.0, n=64)
     image = phantom("polygons", n=64, seed=5)
     sino = Projector(64, angles[measured]).forward(image)
-    psnr = {m: scores(image, getattr(classical, m)(sino, angles[measured]))[0] for m in classical.METHODS}
+    psnr = {m: scores(image, getattr(classical, m)(sino, angles[measured]))[0] for m in classical.CLASSICAL_METHODS}
     assert psnr["tv"] > psnr["fbp"] + 8
     assert psnr["sirt"] > psnr["fbp"] + 3 and psnr["sart"] > psnr["fbp"] + 3
     # batched SIRT and TV give each slice's own answer
@@ -127,7 +127,7 @@ def test_phantoms_deterministic_in_disc_and_normalized():
         assert not a[~disc_mask(64)].any()
         assert not np.array_equal(a, phantom(kind, n=64, seed=8))
     assert set(TRAINING_KINDS).isdisjoint(HELD_OUT_KINDS) and "nanoparticle" in HELD_OUT_KINDS
-    images, names = phantoms(TRAINING_KINDS, 5, n=32)
+    images, names = phantom_images(TRAINING_KINDS, 5, n=32)
     assert images.shape == (5, 32, 32) and names[:3] == list(TRAINING_KINDS)
     with pytest.raises(ValueError, match="unknown phantom kind 'cat'"):
         phantom("cat")

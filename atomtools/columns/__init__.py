@@ -3,8 +3,8 @@
 - :mod:`retrieval`: :func:`retrieve` a frame's columns, counts and confidence with a
   trained U-Net (on the shared tiled inference), the counts of the principal species by
   the column counter, decoded particle by particle, with prediction sets;
-- :mod:`counting`: the column counter that knows the imaging conditions (and
-  :mod:`counter_task`, its training);
+- :mod:`counting`: the column counter that knows the imaging conditions (their
+  encoding: :mod:`conditions`; its training: :mod:`counter_task`);
 - :mod:`task`: the U-Net's training task on simulated datasets (on the shared loop);
 - :mod:`baseline`: the classical method, peaks and calibrated integrated intensities;
 - :mod:`reconstruct`: a 3D atomic model from a column table;
@@ -17,8 +17,10 @@
 
 from . import (
     baseline,
+    conditions,
     counter_task,
     counting,
+    domain,
     drift,
     evaluation,
     events,
@@ -30,21 +32,7 @@ from . import (
     task,
     tracks,
 )
-from .retrieval import *  # noqa: F403 - each module's public names, as its __all__ lists them
-from .task import *  # noqa: F403 - each module's public names, as its __all__ lists them
+from .retrieval import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .task import *  # noqa: F403 - the module's public names, as its __all__ lists them
 
-__all__ = [
-    *retrieval.__all__,
-    *task.__all__,
-    "baseline",
-    "counter_task",
-    "counting",
-    "drift",
-    "evaluation",
-    "events",
-    "reconstruct",
-    "recounting",
-    "report",
-    "series",
-    "tracks",
-]
+__all__ = [*retrieval.__all__, *task.__all__]

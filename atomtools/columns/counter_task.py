@@ -11,7 +11,6 @@ the defocus or mistilt class instead (``target="defocus"`` or ``"tilt"``), and
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 from ..core.imaging import normalize
 from ..core.metrics import conformal_level
 from ..models import COUNTER_FORMAT, ColumnCounter, CounterConfig, load_model, save_model
-from ..training import OptimizerSpec, Task, TrainResult, dihedral_tensor, fit
+from ..training import OptimizerSpec, Task, TrainResult, dihedral_tensor, fit_beside
 from ..training.calibration import fit_temperature
 from ..utils import Record, progress_bar
 from .counting import CONDITIONS, ESTIMATED, column_patches, condition_classes, load_counter, pool_condition
@@ -346,24 +345,13 @@ def train_counter(
             **({"init": start_meta.get("sha256", str(init))} if init is not None else {}),
         },
     )
-    started = time.monotonic()
-    history = fit(
-        task,
-        steps=config.steps,
-        checkpoint=out.with_suffix(".ckpt"),
-        checkpoint_every=config.checkpoint_every,
-        validate_every=config.validate_every,
-        log_csv=out.with_suffix(".csv"),
-        progress=progress,
-        desc="training counter",
-    )
+    history, _, seconds = fit_beside(task, out, config, progress=progress, desc="training counter")
     net.eval()
     with torch.no_grad():
         # temperature and conformal level on the held-out structures, half with and half without conditions
         half = len(val_pick) // 2
         cond = torch.cat([val_cond_all[:half], val_cond_none[half:]])
         _, logits = scores({"counter": net}, cond)
-    seconds = float(time.monotonic() - started)
     true_cls = torch.from_numpy(np.clip(data["count"][val_pick], 1, n_cls) - 1)
     temperature = fit_temperature(logits, true_cls)
     probs = torch.softmax(logits / temperature, dim=1).numpy()

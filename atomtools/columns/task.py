@@ -13,7 +13,6 @@ held-out structures and the weights are written with their metadata and model ca
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from ..data import fetch
 from ..models import MODEL_FORMAT, UNet, UNetConfig, load_model, save_model
 from ..models import model_card as _model_card
 from ..storage import Dataset, open_dataset
-from ..training import OptimizerSpec, Task, TrainResult, distributed, fit, fit_temperature, random_dihedral
+from ..training import OptimizerSpec, Task, TrainResult, distributed, fit_beside, fit_temperature, random_dihedral
 from ..utils import Record
 from .retrieval import PRETRAINED, load_retriever, retrieve
 
@@ -468,7 +467,6 @@ def train_unet(
                 state[key] = value
             init_name = f"{init_name} (trunk; heads {tuple(start_model.config.heads)} -> {tuple(model_config.heads)})"
         model.load_state_dict(state)
-    start = time.perf_counter()
     task = Task(
         networks={"unet": model},
         optimizers={
@@ -487,17 +485,9 @@ def train_unet(
             "init": init_name,
         },
     )
-    history = fit(
-        task,
-        steps=config.steps,
-        checkpoint=out.with_suffix(".ckpt"),
-        checkpoint_every=config.checkpoint_every,
-        validate_every=config.validate_every,
-        log_csv=out.with_suffix(".csv"),
-        progress=progress,
-        desc=f"training U-Net ({config.steps} steps)",
+    history, _, seconds = fit_beside(
+        task, out, config, progress=progress, desc=f"training U-Net ({config.steps} steps)"
     )
-    seconds = time.perf_counter() - start
     model = model.cpu().eval()
     with torch.no_grad():
         logits = _predict(model, val_x)

@@ -8,6 +8,7 @@ vector normal to it onto x.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -19,8 +20,6 @@ __all__ = ["fluorite", "ceo2", "zone_axis_rotation", "column_period", "column_ge
 
 #: Projected positions equal to 1 mÅ belong to one column.
 _POSITION_DECIMALS = 3
-
-_GEOMETRY: dict = {}  # column_geometry's answers by material
 
 
 def fluorite(symbols: tuple[str, str] = CEO2.symbols, *, a: float = CEO2.a) -> Atoms:
@@ -179,20 +178,24 @@ def column_geometry(mat: Material) -> tuple[float, float | None]:
     >>> round(period, 4), round(stagger, 4)  # a / sqrt(2), a * sqrt(3 / 8)
     (3.8262, 3.3135)
     """
-    key = (mat.structure, mat.symbols, mat.a, mat.zone_axis)
-    if key not in _GEOMETRY:
-        bulk = mat.bulk()
-        period = column_period(bulk, mat.zone_axis)
-        sites = lattice_sites(bulk, mat.zone_axis, radius=2.5 * max(mat.a, period))
-        principal = sites.numbers == bulk.numbers[0]
-        pos, col = sites.positions[principal], sites.arrays["column"][principal]
-        phase = np.mod(pos[:, 2], period)
-        origin = col[np.argmin(np.linalg.norm(pos[:, :2], axis=1))]
-        here = phase[col == origin][0]
-        half = np.abs(np.mod(phase - here, period) - period / 2) < 1e-3
-        d = np.linalg.norm(pos[half, :2], axis=1)
-        _GEOMETRY[key] = (float(period), float(d.min()) if len(d) else None)
-    return _GEOMETRY[key]
+    return _column_geometry(mat.structure, tuple(mat.symbols), float(mat.a), tuple(mat.zone_axis))
+
+
+@functools.lru_cache(maxsize=64)
+def _column_geometry(structure: str, symbols: tuple, a: float, zone_axis: tuple) -> tuple[float, float | None]:
+    """:func:`column_geometry` of the crystal these fields define (a pure function, cached)."""
+    mat = Material(name="geometry", structure=structure, symbols=symbols, a=a, zone_axis=zone_axis)
+    bulk = mat.bulk()
+    period = column_period(bulk, mat.zone_axis)
+    sites = lattice_sites(bulk, mat.zone_axis, radius=2.5 * max(mat.a, period))
+    principal = sites.numbers == bulk.numbers[0]
+    pos, col = sites.positions[principal], sites.arrays["column"][principal]
+    phase = np.mod(pos[:, 2], period)
+    origin = col[np.argmin(np.linalg.norm(pos[:, :2], axis=1))]
+    here = phase[col == origin][0]
+    half = np.abs(np.mod(phase - here, period) - period / 2) < 1e-3
+    d = np.linalg.norm(pos[half, :2], axis=1)
+    return float(period), float(d.min()) if len(d) else None
 
 
 def lattice_sites(bulk: Atoms, zone_axis=(1, 1, 0), *, radius: float) -> Atoms:

@@ -18,7 +18,6 @@ Validation: the same losses and the detection F1 and precision of
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from torch.nn import functional as F
 
 from ..core.metrics import match_columns, position_spread
 from ..models import UNet, UNetConfig, save_model
-from ..training import OptimizerSpec, Task, TrainResult, fit, random_dihedral
+from ..training import OptimizerSpec, Task, TrainResult, fit_beside, random_dihedral
 from ..utils import Record
 from .atoms import background_level, normalize_frame, peaks_to_table
 
@@ -324,18 +323,7 @@ def train_segmenter(
         task.networks["segmenter"].load_state_dict(start.state_dict())
         task.signature["init"] = str(meta.get("sha256", Path(init).name))
     out = Path(out)
-    checkpoint = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
-    started = time.perf_counter()
-    history = fit(
-        task,
-        steps=config.steps,
-        checkpoint=checkpoint,
-        validate_every=config.validate_every,
-        log_csv=out.with_suffix(".csv"),
-        progress=progress,
-        desc="atom segmenter",
-    )
-    seconds = time.perf_counter() - started
+    history, _, seconds = fit_beside(task, out, config, progress=progress, desc="atom segmenter", checkpoint=checkpoint)
     last = [row for row in history if "val_f1" in row]
     validation = {k: v for k, v in (last[-1] if last else {}).items() if k.startswith("val_")}
     save_model(
@@ -355,7 +343,7 @@ def train_segmenter(
             "validation": validation,
         },
     )
-    checkpoint.unlink(missing_ok=True)
+    (Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")).unlink(missing_ok=True)
     return TrainResult(weights=out, history=history, validation=validation, seconds=seconds)
 
 

@@ -6,10 +6,10 @@ with their metadata and writes model cards.
 """
 
 from . import counter, io, rrdb, unet, unrolled
-from .counter import *  # noqa: F403 - each module's public names, as its __all__ lists them
-from .io import *  # noqa: F403 - each module's public names, as its __all__ lists them
-from .rrdb import *  # noqa: F403 - each module's public names, as its __all__ lists them
-from .unet import *  # noqa: F403 - each module's public names, as its __all__ lists them
-from .unrolled import *  # noqa: F403 - each module's public names, as its __all__ lists them
+from .counter import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .io import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .rrdb import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .unet import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .unrolled import *  # noqa: F403 - the module's public names, as its __all__ lists them
 
-__all__ = [*unet.__all__, *rrdb.__all__, *counter.__all__, *unrolled.__all__, *io.__all__]
+__all__ = [*counter.__all__, *io.__all__, *rrdb.__all__, *unet.__all__, *unrolled.__all__]

@@ -16,63 +16,11 @@ One module per subject, every public name importable from here:
 - :mod:`.localize`: work 3, atoms of any crystal.
 """
 
-from __future__ import annotations
+from . import columns, localize, series, style, tomo
+from .columns import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .localize import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .series import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .style import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .tomo import *  # noqa: F403 - the module's public names, as its __all__ lists them
 
-from .columns import (
-    batch_figure,
-    by_count_figure,
-    counts_figure,
-    dose_figure,
-    dose_figure_scores,
-    ground_truth_figure,
-    parameter_figure,
-    prediction_figure,
-    reliability_figure,
-    samples_figure,
-    show_model,
-    thickness_figure,
-    training_figure,
-)
-from .localize import atoms_figure, library_figure, localization_figure
-from .series import overlay_figure, series_movie, timelines_figure
-from .style import class_cmap, notebook_style, save, static_scatter
-from .tomo import (
-    gan_training_figure,
-    isosurface_figure,
-    phantoms_figure,
-    reconstructions_figure,
-    volume_figure,
-    wedge_figure,
-)
-
-__all__ = [
-    "save",
-    "notebook_style",
-    "class_cmap",
-    "static_scatter",
-    "show_model",
-    "ground_truth_figure",
-    "dose_figure",
-    "parameter_figure",
-    "samples_figure",
-    "training_figure",
-    "prediction_figure",
-    "counts_figure",
-    "dose_figure_scores",
-    "thickness_figure",
-    "by_count_figure",
-    "reliability_figure",
-    "batch_figure",
-    "phantoms_figure",
-    "gan_training_figure",
-    "reconstructions_figure",
-    "wedge_figure",
-    "volume_figure",
-    "isosurface_figure",
-    "overlay_figure",
-    "timelines_figure",
-    "series_movie",
-    "atoms_figure",
-    "localization_figure",
-    "library_figure",
-]
+__all__ = [*columns.__all__, *localize.__all__, *series.__all__, *style.__all__, *tomo.__all__]

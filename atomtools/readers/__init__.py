@@ -52,25 +52,11 @@ Examples
 ((2, 8, 8), 0.5, ['.mrc', '.npy', '.tif', '.tiff'])
 """
 
-from __future__ import annotations
+from . import formats, frames, metadata, tiff, tilt, units
+from .formats import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .frames import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .metadata import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .tilt import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .units import *  # noqa: F403 - the module's public names, as its __all__ lists them
 
-from .formats import SUFFIXES
-from .frames import Frames, check_frames, read_frames, read_series, recorded_optics, require_sampling
-from .tilt import TILT_SUFFIXES, TiltSeries, check_angles, read_tilt_series, write_tilt_series
-from .units import SAMPLING_RANGE
-
-__all__ = [
-    "SUFFIXES",
-    "SAMPLING_RANGE",
-    "Frames",
-    "read_frames",
-    "read_series",
-    "recorded_optics",
-    "require_sampling",
-    "check_frames",
-    "TILT_SUFFIXES",
-    "TiltSeries",
-    "check_angles",
-    "read_tilt_series",
-    "write_tilt_series",
-]
+__all__ = [*formats.__all__, *frames.__all__, *metadata.__all__, *tilt.__all__, *units.__all__]

@@ -44,7 +44,7 @@ import dask.array as da
 import numpy as np
 
 from ..core.frames import to_grey
-from .metadata import _get, _json_subset, _mapped_metadata, _unreadable
+from .metadata import FileFormatError, _get, _json_subset, _mapped_metadata, _unreadable
 from .tiff import _open_tiff
 from .units import _axis_times, _mrc_has_cell
 
@@ -286,7 +286,7 @@ def _read_image(path: Path, fmt: str, shape: tuple, dtype: np.dtype) -> np.ndarr
     except Exception as err:
         raise _unreadable(path, fmt, err) from err
     if image.shape != shape:
-        raise ValueError(f"{path.name}: decoded shape {image.shape} differs from the header's {shape}")
+        raise FileFormatError(f"{path.name}: decoded shape {image.shape} differs from the header's {shape}")
     return image.astype(dtype, copy=False)
 
 

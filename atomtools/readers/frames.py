@@ -33,7 +33,7 @@ import numpy as np
 
 from ..core.frames import to_grey
 from .formats import SUFFIXES, _check_path, _open
-from .metadata import _unreadable
+from .metadata import FileFormatError, _unreadable
 from .units import _check_plausible, _file_sampling
 
 __all__ = ["Frames", "read_frames", "read_series", "recorded_optics", "require_sampling", "check_frames"]
@@ -504,10 +504,8 @@ def _load_file(path: Path, signal, units, rgb, shape: tuple, dtype: np.dtype) ->
     raw = _open(path, signal=signal, units=units, rgb=rgb)
     try:
         array = np.asarray(raw["data"].compute())
-    except ValueError as err:
-        if path.name in str(err):
-            raise
-        raise _unreadable(path, raw["format"], err) from err
+    except FileFormatError:
+        raise  # already names the file
     except Exception as err:
         raise _unreadable(path, raw["format"], err) from err
     array = array.reshape(shape) if array.size == int(np.prod(shape)) else array
@@ -523,10 +521,8 @@ def _probe(data: da.Array, path: Path, fmt: str) -> None:
     try:
         index = (-1,) * (data.ndim - 2) + (slice(-1, None), slice(-1, None))
         data[index].compute()
-    except ValueError as err:
-        if path.name in str(err):
-            raise
-        raise _unreadable(path, fmt, err) from err
+    except FileFormatError:
+        raise  # already names the file
     except Exception as err:
         raise _unreadable(path, fmt, err) from err
 

@@ -22,11 +22,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__: list[str] = []
+__all__ = ["FileFormatError"]
 
 
-def _unreadable(path: Path, fmt: str, err: BaseException) -> ValueError:
-    return ValueError(f"{path.name} could not be read as {fmt}: {type(err).__name__}: {err}")
+class FileFormatError(ValueError):
+    """A file that cannot be read as what its name or header says (the message names the file).
+
+    Raised at opening or later, when a lazy frame is computed: callers re-raise it as it
+    is and wrap anything else (a decoder's own error) into one.
+    """
+
+
+def _unreadable(path: Path, fmt: str, err: BaseException) -> FileFormatError:
+    return FileFormatError(f"{path.name} could not be read as {fmt}: {type(err).__name__}: {err}")
 
 
 def _slug(key) -> str:

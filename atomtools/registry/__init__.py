@@ -15,9 +15,8 @@ Adding a notebook is one entry in :data:`NOTEBOOKS` (and its artifacts in
 :data:`ARTIFACTS`); see ``ARCHITECTURE.md``.
 """
 
-from .setups import *  # noqa: F403 - the configs a profile gives each work
-from .setups import __all__ as _setups
-from .table import *  # noqa: F403 - the notebooks, their profiles, handoffs and paths
-from .table import __all__ as _table
+from . import setups, table
+from .setups import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .table import *  # noqa: F403 - the module's public names, as its __all__ lists them
 
-__all__ = [*_table, *_setups]
+__all__ = [*setups.__all__, *table.__all__]

@@ -9,12 +9,12 @@
 - :mod:`library`: the atom-segmentation library of many crystals, STEM and HRTEM.
 """
 
-from . import engine, hrtem, independent, library, scale, stem
-from .engine import *  # noqa: F403 - each module's public names, as its __all__ lists them
-from .hrtem import *  # noqa: F403 - each module's public names, as its __all__ lists them
-from .independent import *  # noqa: F403 - each module's public names, as its __all__ lists them
-from .library import *  # noqa: F403 - each module's public names, as its __all__ lists them
-from .scale import *  # noqa: F403 - each module's public names, as its __all__ lists them
-from .stem import *  # noqa: F403 - each module's public names, as its __all__ lists them
+from . import engine, hrtem, independent, insitu, library, scale, stem
+from .engine import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .hrtem import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .independent import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .library import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .scale import *  # noqa: F403 - the module's public names, as its __all__ lists them
+from .stem import *  # noqa: F403 - the module's public names, as its __all__ lists them
 
-__all__ = [*engine.__all__, *hrtem.__all__, *independent.__all__, *scale.__all__, *stem.__all__, *library.__all__]
+__all__ = [*engine.__all__, *hrtem.__all__, *independent.__all__, *library.__all__, *scale.__all__, *stem.__all__]

@@ -21,7 +21,7 @@ import numpy as np
 
 from .operators import Projector, disc_mask, to_skimage
 
-__all__ = ["DEFAULTS", "METHODS", "check_sinogram", "check_row_weights", "fbp", "sart", "sirt", "tv"]
+__all__ = ["DEFAULTS", "CLASSICAL_METHODS", "check_sinogram", "check_row_weights", "fbp", "sart", "sirt", "tv"]
 
 #: Parameters chosen on validation phantoms of the training kinds (4 each of polygons,
 #: ellipses, blobs; 128 px, 45 degree wedge, 10^4 and 10^3 counts per pixel) with
@@ -35,7 +35,7 @@ DEFAULTS: dict[str, dict] = {
     "tv": {"weight": 0.2, "iterations": 1000},
 }
 
-METHODS = ("fbp", "sart", "sirt", "tv")
+CLASSICAL_METHODS = ("fbp", "sart", "sirt", "tv")
 
 
 def check_sinogram(sinogram, angles) -> tuple[np.ndarray, np.ndarray]:

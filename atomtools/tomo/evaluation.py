@@ -17,7 +17,7 @@ import pandas as pd
 from ..utils import progress_bar
 from .operators import Projector, wedge_angles
 from .phantoms import TRAINING_KINDS, phantom
-from .reconstruct import reconstruct
+from .reconstruction import reconstruct
 from .sinograms import add_shot_noise
 
 __all__ = [
@@ -162,7 +162,7 @@ def evaluate(
     Parameters
     ----------
     methods : sequence of str
-        Methods of :func:`~atomtools.tomo.reconstruct.reconstruct`.
+        Methods of :func:`~atomtools.tomo.reconstruction.reconstruct`.
     kinds : sequence of str
         Phantom kinds (the held-out ``nanoparticle`` included by default).
     wedges : sequence of float

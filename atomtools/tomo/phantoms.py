@@ -48,7 +48,7 @@ from skimage.draw import polygon as draw_polygon
 
 from .operators import disc_mask
 
-__all__ = ["KINDS", "TRAINING_KINDS", "UNROLLED_KINDS", "HELD_OUT_KINDS", "check_kinds", "phantom", "phantoms"]
+__all__ = ["KINDS", "TRAINING_KINDS", "UNROLLED_KINDS", "HELD_OUT_KINDS", "check_kinds", "phantom", "phantom_images"]
 
 #: Every kind, in a fixed order (a kind's index seeds its phantoms: new kinds go last).
 KINDS = (
@@ -338,7 +338,7 @@ def phantom(kind: str, *, n: int = 128, seed: int = 0) -> np.ndarray:
     raise RuntimeError(f"could not draw a non-empty {kind} phantom for seed {seed}")
 
 
-def phantoms(kinds, count: int, *, n: int = 128, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+def phantom_images(kinds, count: int, *, n: int = 128, seed: int = 0) -> tuple[np.ndarray, list[str]]:
     """``count`` phantoms cycling through ``kinds``, each with its own seed.
 
     Parameters

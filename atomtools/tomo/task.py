@@ -21,7 +21,6 @@ Both runs resume exactly from their checkpoints.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import PatchConfig, PatchDiscriminator, RRDBConfig, RRDBNet, UNet, UNetConfig, load_model, save_model
-from ..training import OptimizerSpec, Task, TrainResult, fit
+from ..training import OptimizerSpec, Task, TrainResult, fit_beside
 from ..utils import Record
 from .operators import Projector, full_angles
 from .phantoms import TRAINING_KINDS, check_kinds, phantom
@@ -335,19 +334,7 @@ def _fit_gan(
         validate=validate,
         signature={"config": config.to_dict(), "kinds": list(kinds), "init": _hash(init), **signature},
     )
-    start = time.monotonic()
-    history = fit(
-        task,
-        steps=config.steps,
-        checkpoint=out.with_suffix(".ckpt"),
-        checkpoint_every=config.checkpoint_every,
-        validate_every=config.validate_every,
-        log_csv=out.with_suffix(".csv"),
-        progress=progress,
-        desc=desc,
-    )
-    seconds = time.monotonic() - start
-    validation = {k: v for row in history for k, v in row.items() if k.startswith("val_")}
+    history, validation, seconds = fit_beside(task, out, config, progress=progress, desc=desc)
     train_config = {**config.to_dict(), "kinds": list(kinds)}
     meta = {"train_config": train_config, "validation": validation, "training_seconds": seconds}
     save_model(out, generator, metadata={**meta, "init": _hash(init), **metadata})

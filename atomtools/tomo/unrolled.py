@@ -21,7 +21,6 @@ network sees the same numbers whatever the sinogram's units.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 from ..models import UnrolledConfig, UnrolledNet, load_model, save_model
-from ..training import OptimizerSpec, Task, TrainResult, fit
+from ..training import OptimizerSpec, Task, TrainResult, fit_beside
 from ..utils import Record
 from .operators import Projector, angle_weights, disc_mask, full_angles
 from .phantoms import UNROLLED_KINDS, check_kinds
@@ -293,19 +292,7 @@ def train_unrolled(
             "init": None if init is None else sha256(init),
         },
     )
-    started = time.monotonic()
-    history = fit(
-        task,
-        steps=config.steps,
-        checkpoint=out.with_suffix(".ckpt"),
-        checkpoint_every=config.checkpoint_every,
-        validate_every=config.validate_every,
-        log_csv=out.with_suffix(".csv"),
-        progress=progress,
-        desc="unrolled network",
-    )
-    seconds = time.monotonic() - started
-    validation = {k: v for row in history for k, v in row.items() if k.startswith("val_")}
+    history, validation, seconds = fit_beside(task, out, config, progress=progress, desc="unrolled network")
     save_model(
         out,
         net,

@@ -39,7 +39,7 @@ from torch import nn
 
 from ..utils import atomic_path, progress_bar
 
-__all__ = ["OptimizerSpec", "Task", "TrainResult", "fit", "distributed", "device", "write_history"]
+__all__ = ["OptimizerSpec", "Task", "TrainResult", "fit", "fit_beside", "distributed", "device", "write_history"]
 
 
 @dataclass(frozen=True)
@@ -206,6 +206,53 @@ def write_history(path: str | Path, history: list[dict]) -> None:
         writer = csv.DictWriter(fh, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
+
+
+def fit_beside(
+    task: Task, out: str | Path, config, *, progress: bool = True, desc: str = "training", checkpoint=None
+) -> tuple[list[dict], dict, float]:
+    """:func:`fit` as every trainer runs it: its checkpoint and history beside the weights file.
+
+    Parameters
+    ----------
+    task : Task
+        The task to train.
+    out : str or Path
+        The weights file the trainer will write; the resumable state goes to
+        ``out.with_suffix(".ckpt")`` and the history to ``out.with_suffix(".csv")``.
+    config : object
+        The trainer's settings: ``steps``, ``validate_every`` and, where it has one,
+        ``checkpoint_every`` [s] (default 180).
+    progress : bool
+        Show a progress bar.
+    desc : str
+        Its label.
+    checkpoint : str or Path, optional
+        Another place for the resumable state.
+
+    Returns
+    -------
+    history : list of dict
+        One row per step (:func:`fit`).
+    validation : dict
+        The last value of every ``val_*`` number.
+    seconds : float
+        Wall time of the loop [s].
+    """
+    out = Path(out)
+    started = time.monotonic()
+    history = fit(
+        task,
+        steps=config.steps,
+        checkpoint=Path(checkpoint) if checkpoint else out.with_suffix(".ckpt"),
+        checkpoint_every=getattr(config, "checkpoint_every", 180.0),
+        validate_every=config.validate_every,
+        log_csv=out.with_suffix(".csv"),
+        progress=progress,
+        desc=desc,
+    )
+    validation = {k: v for row in history for k, v in row.items() if k.startswith("val_")}
+    return history, validation, time.monotonic() - started
 
 
 def _to_device(batch: dict, dev: torch.device) -> dict:

@@ -45,7 +45,7 @@ from .sinograms import grid_rows, inpainted_row_weights
 __all__ = ["METHODS", "NETWORK_METHODS", "INPAINTED_WEIGHT", "reconstruct", "reconstruct_volume", "load_networks"]
 
 NETWORK_METHODS = ("inpaint", "gan", "refine")
-METHODS = (*classical.METHODS, *NETWORK_METHODS)
+METHODS = (*classical.CLASSICAL_METHODS, *NETWORK_METHODS)
 
 #: Trust in an inpainted row that keeps the measured rows' mass, per iterative method
 #: (FBP weighs every row alike: its filter assumes a full grid); 1 is the source's way.
