@@ -157,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         "or a .rawtlt/.tlt beside it",
     )
     rec.add_argument(
-        "--method", default="gan", help="gan, inpaint, refine, fbp, sart, sirt or tv (default gan: the joint model)"
+        "--method",
+        default="gan",
+        help="gan, inpaint, refine, unrolled, fbp, sart, sirt or tv (default gan: the source's joint model; "
+        "unrolled: TV plus learned steps)",
     )
     rec.add_argument("--inpaint", action="store_true", help="with a classical method: inpaint the missing wedge first")
     rec.add_argument(

@@ -357,3 +357,85 @@ def test_row_weights_let_iterative_methods_trust_some_projections_less():
         classical.sirt(sino, angles, row_weights=np.full(n, 2.0))
     with pytest.raises(ValueError, match="inpaint=True"):
         reconstruct(sino, angles, method="tv", inpainted_weight=0.5)
+
+
+def test_a_tv_start_network_is_tv_untrained_and_trains_on_a_cached_pool(tmp_path):
+    """start="tv", step 0: the untrained network returns TV's reconstruction; the pool resumes from disk."""
+    from atomtools.models import UnrolledConfig, UnrolledNet
+    from atomtools.tomo.unrolled import UnrolledTrainConfig, train_unrolled, tv_pool, unrolled_reconstruct
+
+    model_config = UnrolledConfig(iterations=2, width=4, layers=3, memory=1, step=0.0, start="tv", tv_iterations=40)
+    angles = full_angles(32)[5:-5]
+    sino = Projector(32, angles).forward(phantom("ellipses", n=32, seed=3))
+    untrained = unrolled_reconstruct(sino, angles, model=UnrolledNet(model_config))
+    np.testing.assert_allclose(untrained, classical.tv(sino, angles, iterations=40), atol=1e-5)
+
+    config = UnrolledTrainConfig(steps=4, batch_size=2, n=32, validate_every=2, validation=3, pool=2, group=3)
+    pool = tv_pool(config, ["ellipses", "polygons"], tmp_path / "pool", groups=2, tv_iterations=40, progress=False)
+    assert pool["start"].shape == (6, 32, 32) and pool["mask"].shape == (6, 32)
+    assert (pool["mask"][:3] == pool["mask"][0]).all()  # a group shares its tilt geometry
+    first = sorted((tmp_path / "pool").iterdir())[0]
+    stamp = first.stat().st_mtime_ns
+    again = tv_pool(config, ["ellipses", "polygons"], tmp_path / "pool", groups=2, tv_iterations=40, progress=False)
+    assert first.stat().st_mtime_ns == stamp and np.array_equal(again["start"], pool["start"])  # read, not redone
+
+    result = train_unrolled(
+        ["ellipses", "polygons"],
+        tmp_path / "tv.pt",
+        config,
+        model_config=model_config,
+        pool_dir=tmp_path / "pool",
+        progress=False,
+    )
+    assert {"val_psnr", "val_psnr_tv"} <= set(result.validation)
+    assert unrolled_reconstruct(sino, angles, model=result.weights).shape == (32, 32)
+    with pytest.raises(ValueError, match="pool"):
+        train_unrolled(["ellipses"], tmp_path / "x.pt", UnrolledTrainConfig(steps=1, n=32), model_config=model_config)
+    with pytest.raises(ValueError, match="start"):
+        UnrolledConfig(start="sirt")
+
+
+def test_sparse_phantom_sets_keep_every_kth_tilt_and_zero():
+    full = phantom_set(["ellipses"], 1, wedge=45.0, dose=np.inf, n=32)
+    sparse = phantom_set(["ellipses"], 1, wedge=45.0, dose=np.inf, n=32, every=3)
+    assert 0.0 in sparse["angles"] and len(sparse["angles"]) in (len(full["angles"]) // 3, len(full["angles"]) // 3 + 1)
+    assert set(sparse["angles"]) <= set(full["angles"])
+    np.testing.assert_allclose(np.diff(sparse["angles"]), 3 * 180 / 32)
+    with pytest.raises(ValueError, match="every"):
+        phantom_set(["ellipses"], 1, wedge=45.0, dose=np.inf, n=32, every=0)
+
+
+def test_learned_gain_compares_with_the_best_classical_method_case_by_case():
+    from atomtools.tomo.evaluation import learned_gain
+
+    rows = [
+        {"kind": "a", "wedge": 45.0, "dose": np.inf, "every": 1, "method": m, "psnr": p, "ssim": q, "seconds": t}
+        for m, p, q, t in [("sirt", 30.0, 0.8, 0.1), ("tv", 33.0, 0.9, 1.0), ("unrolled", 34.5, 0.92, 0.9)]
+    ]
+    rows += [{**r, "kind": "b", "psnr": r["psnr"] - (5 if r["method"] == "unrolled" else 0)} for r in rows]
+    gains = learned_gain(pd.DataFrame(rows)).set_index("kind")
+    assert gains.loc["a", "best_classical"] == "tv" and gains.loc["a", "gain_db"] == pytest.approx(1.5)
+    assert gains.loc["b", "best_classical"] == "tv" and gains.loc["b", "gain_db"] == pytest.approx(-3.5)
+    assert gains.loc["a", "ssim_gain"] == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="no 'gan' rows"):
+        learned_gain(pd.DataFrame(rows), "gan")
+
+
+def test_withheld_projections_rank_a_consistent_reconstruction_above_a_blurred_one():
+    from atomtools.tomo.evaluation import withheld_projection_error
+
+    angles = np.arange(-60.0, 61.0, 10.0)
+    volume = np.stack([phantom("ellipses", n=32, seed=s) for s in range(3)])  # (y, z, x) slices
+    series = Projector(32, angles).forward(volume).transpose(1, 0, 2)  # (tilt, y, x)
+    table = withheld_projection_error(
+        series,
+        angles,
+        {"sirt": ("sirt", {"iterations": 300}), "fbp": ("fbp", {}), "sirt (5 its)": ("sirt", {"iterations": 5})},
+        withheld=[3, 6],
+        progress=False,
+    )
+    assert len(table) == 6 and set(table.angle) == {-30.0, 0.0}
+    error = table.groupby("label").error.mean()
+    assert error["sirt"] < error["sirt (5 its)"] and (table.error >= 0).all()
+    with pytest.raises(ValueError, match="tilts"):
+        withheld_projection_error(series[:-1], angles, {"fbp": ("fbp", {})})

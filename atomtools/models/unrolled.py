@@ -42,7 +42,17 @@ class UnrolledConfig(Record):
     memory : int
         Channels carried from step to step.
     step : float
-        Initial step size of the gradient (of a gradient normalized as SIRT's).
+        Initial step size of the gradient (of a gradient normalized as SIRT's); 0 makes
+        the untrained network the identity on its start.
+    start : {"fbp", "tv"}
+        What the network starts from: the filtered back-projection of the measured rows,
+        or their total-variation reconstruction (:func:`atomtools.tomo.classical.tv`),
+        so that it learns only what TV misses.
+    tv_iterations : int
+        Iterations of that TV reconstruction (``start="tv"``).
+    dilated : bool
+        Dilate a block's k-th convolution by 2^k (a wider view at the same cost: missing-wedge
+        artifacts reach far along the missing directions).
     """
 
     iterations: int = 8
@@ -50,17 +60,25 @@ class UnrolledConfig(Record):
     layers: int = 3
     memory: int = 4
     step: float = 1.0
+    start: str = "fbp"
+    tv_iterations: int = 800
+    dilated: bool = False
 
     def __post_init__(self):
-        if min(self.iterations, self.width, self.layers) < 1 or self.memory < 0 or not self.step > 0:
-            raise ValueError(f"invalid UnrolledConfig {self}: iterations, width, layers >= 1, memory >= 0, step > 0")
+        if min(self.iterations, self.width, self.layers, self.tv_iterations) < 1 or self.memory < 0 or self.step < 0:
+            raise ValueError(
+                f"invalid UnrolledConfig {self}: iterations, width, layers, tv_iterations >= 1, memory >= 0, step >= 0"
+            )
+        if self.start not in ("fbp", "tv"):
+            raise ValueError(f"UnrolledConfig.start must be 'fbp' or 'tv', got {self.start!r}")
 
 
-def _block(channels_in: int, width: int, channels_out: int, layers: int) -> nn.Sequential:
+def _block(channels_in: int, width: int, channels_out: int, layers: int, dilated: bool = False) -> nn.Sequential:
     modules: list[nn.Module] = []
     c = channels_in
-    for _ in range(layers - 1):
-        modules += [nn.Conv2d(c, width, 3, padding=1), nn.PReLU(width)]
+    for k in range(layers - 1):
+        d = 2**k if dilated else 1
+        modules += [nn.Conv2d(c, width, 3, padding=d, dilation=d), nn.PReLU(width)]
         c = width
     last = nn.Conv2d(c, channels_out, 3, padding=1)
     nn.init.zeros_(last.weight)
@@ -89,7 +107,8 @@ class UnrolledNet(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.blocks = nn.ModuleList(_block(2 + c.memory, c.width, 1 + c.memory, c.layers) for _ in range(c.iterations))
+        blocks = (_block(2 + c.memory, c.width, 1 + c.memory, c.layers, c.dilated) for _ in range(c.iterations))
+        self.blocks = nn.ModuleList(blocks)
         self.steps = nn.Parameter(torch.full((c.iterations,), float(c.step)))
 
     def forward(self, x0: torch.Tensor, gradient: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:

@@ -148,14 +148,14 @@ def wedge_figure(table):
     for ax, (label, sub) in zip(axes[:2], groups):
         mean = sub.groupby(["method", "wedge"]).psnr.mean().unstack(0)
         for method in mean:
-            ax.plot(mean.index, mean[method], "o-", label=method, lw=2.2 if method == "gan" else 1.2)
+            ax.plot(mean.index, mean[method], "o-", label=method, lw=2.2 if method in ("gan", "unrolled") else 1.2)
         ax.set_title(f"{label}: PSNR (data range 1)")
         ax.set_xlabel("missing wedge [deg]")
         ax.set_ylabel("PSNR [dB]")
     axes[0].legend(fontsize=8, ncol=2)
     ssim = table.groupby(["method", "wedge"]).ssim.mean().unstack(0)
     for method in ssim:
-        axes[2].plot(ssim.index, ssim[method], "o-", label=method, lw=2.2 if method == "gan" else 1.2)
+        axes[2].plot(ssim.index, ssim[method], "o-", label=method, lw=2.2 if method in ("gan", "unrolled") else 1.2)
     axes[2].set_title("all kinds: SSIM")
     axes[2].set_xlabel("missing wedge [deg]")
     axes[2].set_ylabel("SSIM")

@@ -2,8 +2,12 @@
 
 Phantoms are 0 .. 1, so PSNR and SSIM use a data range of 1 (stated in every table).
 Test phantoms use seeds that neither the training (:mod:`.task`) nor the tuning of the
-classical methods (:func:`tune`, validation seeds) draws; the held-out kind
-(``nanoparticle``) is reported beside the training kinds.
+classical methods (:func:`tune`, validation seeds) draws; the held-out kinds
+(:data:`~atomtools.tomo.phantoms.HELD_OUT_KINDS`: nanoparticle sections, Shepp-Logan,
+random ellipses) are reported beside the training kinds. :func:`learned_gain` holds a
+learned method against the best classical one, kind by kind; a real tilt series, whose
+truth is unknown, is scored by the projections a reconstruction was not given
+(:func:`withheld_projection_error`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ __all__ = [
     "tune",
     "evaluate",
     "source_protocol",
+    "learned_gain",
+    "withheld_projection_error",
     "tomography_metrics",
 ]
 
@@ -67,7 +73,9 @@ def scores(truth: np.ndarray, image: np.ndarray) -> tuple[float, float]:
     )
 
 
-def phantom_set(kinds, count: int, *, wedge: float, dose: float, n: int = 128, seed: int = TEST_SEED) -> dict:
+def phantom_set(
+    kinds, count: int, *, wedge: float, dose: float, n: int = 128, seed: int = TEST_SEED, every: int = 1
+) -> dict:
     """Phantoms and their measured sinograms with a missing wedge and shot noise.
 
     Parameters
@@ -85,13 +93,23 @@ def phantom_set(kinds, count: int, *, wedge: float, dose: float, n: int = 128, s
     seed : int
         Seed of the phantoms (:data:`TEST_SEED` or :data:`VALIDATION_SEED`); the noise seed
         follows from it, the wedge and the dose.
+    every : int
+        Sparse tilts: keep every ``every``-th measured angle (0 degrees among them, as a
+        tilt series does); 1 keeps them all.
 
     Returns
     -------
     dict
         ``images`` (N, n, n), ``kinds`` (N,), ``sinograms`` (N, n_measured, n), ``angles``.
     """
+    if int(every) < 1:
+        raise ValueError(f"every must be a whole number >= 1, got {every!r}")
     angles, measured = wedge_angles(wedge, n=n)
+    if every > 1:
+        rows = np.flatnonzero(measured)
+        zero = int(np.argmin(np.abs(angles)))
+        measured = np.zeros_like(measured)
+        measured[rows[(rows - zero) % int(every) == 0]] = True
     projector = Projector(n, angles[measured])
     names = [k for k in kinds for _ in range(count)]
     images = np.stack([phantom(k, n=n, seed=seed + i) for i, k in enumerate(names)])
@@ -146,15 +164,17 @@ def tune(
 
 
 def evaluate(
-    methods=("fbp", "sart", "sirt", "tv", "inpaint", "refine", "gan"),
+    methods=("fbp", "sart", "sirt", "tv", "inpaint", "refine", "gan", "unrolled"),
     *,
     kinds=EVALUATED_KINDS,
     wedges=(30.0, 45.0, 60.0),
     doses=(1e4, 1e3),
+    sparse=(1,),
     count: int = 4,
     n: int = 128,
     inpainter=None,
     refiner=None,
+    unrolled=None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """PSNR, SSIM and seconds per slice of every method, kind, wedge and dose.
@@ -168,12 +188,14 @@ def evaluate(
     wedges : sequence of float
         Missing wedges [deg].
     doses : sequence of float
-        Counts per pixel at the sinogram mean.
+        Counts per pixel at the sinogram mean (``inf``: noise-free).
+    sparse : sequence of int
+        Sparse tilts: every k-th measured angle kept (1: all; :func:`phantom_set`).
     count : int
         Phantoms per kind.
     n : int
         Size [px].
-    inpainter, refiner : str or Path, optional
+    inpainter, refiner, unrolled : str or Path, optional
         Network weights (default the shipped ones).
     progress : bool
         Show a progress bar.
@@ -182,16 +204,18 @@ def evaluate(
     -------
     pandas.DataFrame
         One row per phantom and method: ``kind``, ``held_out``, ``wedge``, ``dose``,
-        ``method``, ``psnr``, ``ssim``, ``seconds`` (per slice, batched where the method
-        batches).
+        ``every``, ``method``, ``psnr``, ``ssim``, ``seconds`` (per slice, batched where the
+        method batches).
     """
     rows = []
-    cases = list(product(wedges, doses))
+    cases = list(product(wedges, doses, sparse))
     with progress_bar(total=len(cases) * len(methods), desc="tomography methods", disable=not progress) as bar:
-        for wedge, dose in cases:
-            s = phantom_set(kinds, count, wedge=wedge, dose=dose, n=n)
+        for wedge, dose, every in cases:
+            s = phantom_set(kinds, count, wedge=wedge, dose=dose, n=n, every=every)
             for method in methods:
                 nets = {"inpainter": inpainter, "refiner": refiner} if method in ("inpaint", "refine", "gan") else {}
+                if method == "unrolled":
+                    nets = {"unrolled": unrolled}
                 start = time.perf_counter()
                 images = reconstruct(s["sinograms"], s["angles"], method=method, **nets)
                 seconds = (time.perf_counter() - start) / len(images)
@@ -203,6 +227,7 @@ def evaluate(
                             "held_out": kind not in TRAINING_KINDS,
                             "wedge": wedge,
                             "dose": dose,
+                            "every": int(every),
                             "method": method,
                             "psnr": psnr,
                             "ssim": ssim,
@@ -268,7 +293,125 @@ def source_protocol(
 CLASSICAL = ("fbp", "sart", "sirt", "tv")
 
 
-def tomography_metrics(table: pd.DataFrame, protocol: pd.DataFrame, *, wedge: float = 45.0) -> dict:
+def learned_gain(table: pd.DataFrame, method: str = "unrolled") -> pd.DataFrame:
+    """A learned method against the best classical method, case by case.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`evaluate`'s rows (one wedge, dose and sparsity per case).
+    method : str
+        The learned method.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per ``kind``, ``wedge``, ``dose`` and ``every``: ``best_classical`` (the classical
+        method of highest mean PSNR there), its ``psnr_classical``, ``ssim_classical`` and
+        ``seconds_classical``, the learned method's ``psnr``, ``ssim``, ``seconds``, and
+        ``gain_db`` = psnr - psnr_classical, ``ssim_gain``.
+    """
+    keys = [k for k in ("kind", "wedge", "dose", "every") if k in table.columns]
+    means = table.groupby([*keys, "method"], sort=False)[["psnr", "ssim", "seconds"]].mean().reset_index()
+    if method not in set(means.method):
+        raise ValueError(f"the table holds no {method!r} rows; its methods: {sorted(set(means.method))}")
+    rows = []
+    for case, part in means.groupby(keys, sort=False):
+        part = part.set_index("method")
+        classical = part.loc[[m for m in CLASSICAL if m in part.index]]
+        if method not in part.index or not len(classical):
+            continue
+        best = classical.psnr.idxmax()
+        ours = part.loc[method]
+        rows.append(
+            {
+                **dict(zip(keys, case)),
+                "best_classical": best,
+                "psnr_classical": float(classical.psnr[best]),
+                "ssim_classical": float(classical.ssim[best]),
+                "seconds_classical": float(classical.seconds[best]),
+                "psnr": float(ours.psnr),
+                "ssim": float(ours.ssim),
+                "seconds": float(ours.seconds),
+                "gain_db": float(ours.psnr - classical.psnr[best]),
+                "ssim_gain": float(ours.ssim - classical.ssim[best]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def withheld_projection_error(series, angles, methods: dict, *, withheld=None, progress: bool = True) -> pd.DataFrame:
+    """Score reconstructions of a measured tilt series by the projections they were not given.
+
+    A real series has no ground truth; what it has is more projections than any one
+    reconstruction needs to be tested. Each projection in ``withheld`` is left out in
+    turn, the slices are reconstructed from the others, projected at the left-out angle
+    and compared with the measured projection: the relative squared error
+    ``‖A_i x − b_i‖² / ‖b_i‖²`` (no scale fitted: a reconstruction must also get the
+    densities right). Interior projections test filling the gaps between tilts; the
+    outermost ones test extrapolation into the missing wedge.
+
+    Parameters
+    ----------
+    series : array_like
+        ``(n_angles, n_slices, n_detector)`` (tilt, y, x): ``series[:, j, :]`` is the
+        sinogram of slice ``j`` (take a band of slices to keep it quick).
+    angles : array_like
+        [deg], one per tilt, ascending.
+    methods : dict
+        Label -> (method, options) for :func:`~atomtools.tomo.reconstruction.reconstruct`,
+        e.g. ``{"tv (0.05)": ("tv", {"weight": 0.05})}``.
+    withheld : sequence of int, optional
+        Indices of the projections to leave out, one at a time; default every interior one.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per label and withheld projection: ``label``, ``method``, ``angle`` [deg],
+        ``error`` (relative squared error) and ``seconds`` (per slice).
+    """
+    data = np.asarray(series, np.float32)
+    angles = np.asarray(angles, float).ravel()
+    if data.ndim != 3 or data.shape[0] != len(angles):
+        raise ValueError(f"series must be (n_angles, n_slices, n_detector) with {len(angles)} tilts, got {data.shape}")
+    sinograms = np.ascontiguousarray(data.transpose(1, 0, 2))  # (slice, tilt, x)
+    withheld = list(range(1, len(angles) - 1)) if withheld is None else [int(i) for i in withheld]
+    rows = []
+    with progress_bar(total=len(methods) * len(withheld), desc="withheld projections", disable=not progress) as bar:
+        for i in withheld:
+            keep = np.arange(len(angles)) != i
+            measured = sinograms[:, i]
+            for label, (method, options) in methods.items():
+                start = time.perf_counter()
+                slices = reconstruct(sinograms[:, keep], angles[keep], method=method, **options)
+                seconds = (time.perf_counter() - start) / len(slices)
+                predicted = Projector(slices.shape[-1], [angles[i]]).forward(slices)[:, 0]
+                error = float(((predicted - measured) ** 2).sum() / max((measured**2).sum(), 1e-12))
+                rows.append(
+                    {"label": label, "method": method, "angle": float(angles[i]), "error": error, "seconds": seconds}
+                )
+                bar.update()
+    return pd.DataFrame(rows)
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-able dicts: a noise-free dose (``inf``) becomes None (JSON has no infinity)."""
+    return [
+        {k: (None if isinstance(v, float) and np.isinf(v) else v) for k, v in row.items()}
+        for row in table.to_dict("records")
+    ]
+
+
+def tomography_metrics(
+    table: pd.DataFrame,
+    protocol: pd.DataFrame,
+    *,
+    wedge: float = 45.0,
+    gains: pd.DataFrame | None = None,
+    real: pd.DataFrame | None = None,
+) -> dict:
     """The tomography part of an evaluation's metrics, with its headline.
 
     Parameters
@@ -279,15 +422,22 @@ def tomography_metrics(table: pd.DataFrame, protocol: pd.DataFrame, *, wedge: fl
         :func:`source_protocol`'s table.
     wedge : float
         The wedge [degrees] of the headline comparison (one of ``table``'s).
+    gains : pandas.DataFrame, optional
+        :func:`learned_gain` of the project's own model on the held-out kinds.
+    real : pandas.DataFrame, optional
+        :func:`withheld_projection_error` of a real tilt series.
 
     Returns
     -------
     dict
-        ``by_case`` (mean PSNR, SSIM and seconds per held-out flag, wedge, dose and
-        method), ``at_<wedge>`` (per method, all kinds and doses, and on held-out kinds),
-        ``best_classical_at_<wedge>`` (the classical method of highest mean PSNR there),
-        ``source_protocol``, ``data_range`` and ``headline`` (the joint model's PSNR
-        minus the best classical method's and minus FBP's [dB]).
+        ``by_case`` (mean PSNR, SSIM and seconds per held-out flag, wedge, dose, sparsity
+        and method), ``at_<wedge>`` (per method, all kinds and doses, and on held-out
+        kinds), ``best_classical_at_<wedge>`` (the classical method of highest mean PSNR
+        there), ``source_protocol``, ``data_range``, ``learned_gain`` and
+        ``real_series`` (where given; a noise-free dose is written as null) and
+        ``headline`` (the joint model's PSNR minus the best classical method's and minus
+        FBP's [dB]; the unrolled model's gain over the best classical method per case of
+        ``gains``).
     """
     at = table[table.wedge == wedge]
     if not len(at):
@@ -296,7 +446,7 @@ def tomography_metrics(table: pd.DataFrame, protocol: pd.DataFrame, *, wedge: fl
     best = str(means[[m for m in CLASSICAL if m in means.index]].idxmax())
     label = f"{wedge:g}"
     by_case = (
-        table.groupby(["held_out", "wedge", "dose", "method"])
+        table.groupby([k for k in ("held_out", "wedge", "dose", "every", "method") if k in table.columns])
         .agg(psnr=("psnr", "mean"), ssim=("ssim", "mean"), seconds=("seconds", "mean"))
         .reset_index()
     )
@@ -315,8 +465,20 @@ def tomography_metrics(table: pd.DataFrame, protocol: pd.DataFrame, *, wedge: fl
             round(float(means["gan"] - means[best]), 2),
             round(float(means["gan"] - means["fbp"]), 2),
         ]
+    extra = {}
+    if gains is not None and len(gains):
+        extra["learned_gain"] = _records(gains)
+        for r in gains.itertuples():
+            dose = "noise-free" if not np.isfinite(r.dose) else f"{r.dose:g} counts"
+            key = f"tomography @{r.wedge:g}°, {r.kind}, {dose}: unrolled minus best classical ({r.best_classical}) [dB]"
+            headline[key] = round(float(r.gain_db), 2)
+    if real is not None and len(real):
+        extra["real_series"] = (
+            real.groupby("label", sort=False)[["error", "seconds"]].mean().reset_index().to_dict("records")
+        )
     return {
-        "by_case": by_case.to_dict("records"),
+        **extra,
+        "by_case": _records(by_case),
         f"at_{label}": per_method,
         f"best_classical_at_{label}": best,
         "source_protocol": protocol.to_dict("records"),

@@ -12,6 +12,9 @@ and a method:
     U-Net refiner.
 ``"refine"``
     The refiner alone on the filtered back-projection of the raw sinogram.
+``"unrolled"``
+    The project's own model (:mod:`.unrolled`): TV of the measured projections, then
+    learned gradient steps on them (the residual TV leaves, kept consistent with the data).
 
 ``inpaint=True`` runs a classical method on the inpainted sinogram instead (the source
 work's WBP, SART and TV "from the inpainted sinogram"); the iterative methods keep every
@@ -42,10 +45,21 @@ from .classical import check_sinogram
 from .operators import Projector, full_angles
 from .sinograms import grid_rows, inpainted_row_weights
 
-__all__ = ["METHODS", "NETWORK_METHODS", "INPAINTED_WEIGHT", "reconstruct", "reconstruct_volume", "load_networks"]
+__all__ = [
+    "METHODS",
+    "NETWORK_METHODS",
+    "LEARNED_METHODS",
+    "INPAINTED_WEIGHT",
+    "reconstruct",
+    "reconstruct_volume",
+    "load_networks",
+]
 
+#: The source work's networks (inpainter and refiner).
 NETWORK_METHODS = ("inpaint", "gan", "refine")
-METHODS = (*classical.CLASSICAL_METHODS, *NETWORK_METHODS)
+#: The project's own learned reconstruction (:mod:`.unrolled`).
+LEARNED_METHODS = ("unrolled",)
+METHODS = (*classical.CLASSICAL_METHODS, *NETWORK_METHODS, *LEARNED_METHODS)
 
 #: Trust in an inpainted row that keeps the measured rows' mass, per iterative method
 #: (FBP weighs every row alike: its filter assumes a full grid); 1 is the source's way.
@@ -152,6 +166,7 @@ def reconstruct(
     inpainted_weight: float | None = None,
     inpainter: str | Path | None = None,
     refiner: str | Path | None = None,
+    unrolled: str | Path | None = None,
     **options,
 ) -> np.ndarray:
     """Reconstruct one slice (or a batch of slices) from its sinogram.
@@ -163,7 +178,7 @@ def reconstruct(
         batch ``(n_slices, n_angles, n_detector)``).
     angles : array_like
         Tilt angles [deg], ascending, within -90 .. 90.
-    method : {"gan", "inpaint", "refine", "fbp", "sart", "sirt", "tv"}
+    method : {"gan", "inpaint", "refine", "unrolled", "fbp", "sart", "sirt", "tv"}
         How (see the module's description).
     inpaint : bool
         For a classical method: fill the missing wedge with the inpainting GAN first and
@@ -173,6 +188,9 @@ def reconstruct(
         measured rows' mass (0 .. 1); default :data:`INPAINTED_WEIGHT`.
     inpainter, refiner : str or Path, optional
         Network weights; default the shipped ones.
+    unrolled : str or Path, optional
+        Weights of the unrolled network (``method="unrolled"``); default the shipped
+        ``tomo-unrolled``.
     **options
         Parameters of the classical method (``iterations``, ``weight``, ...).
 
@@ -190,6 +208,13 @@ def reconstruct(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
     sino, angles = check_sinogram(sinogram, angles)
+    if method in LEARNED_METHODS:
+        from ..data import fetch
+        from .unrolled import unrolled_reconstruct
+
+        if options or inpaint:
+            raise ValueError(f"method {method!r} takes no options, got {sorted(options) or ['inpaint']}")
+        return unrolled_reconstruct(sino, angles, model=unrolled or fetch("tomo-unrolled"))
     if method in NETWORK_METHODS:
         if options:
             raise ValueError(f"method {method!r} takes no options, got {sorted(options)}")

@@ -90,6 +90,9 @@ class OptimizerSpec:
         Fraction of the steps over which the learning rate rises linearly.
     schedule : {"cosine", "constant"}
         Decay after the warm-up.
+    clip : float, optional
+        Clip the gradient's norm to this before each step (a rare outlier batch cannot
+        undo the training); default no clipping.
     """
 
     networks: tuple[str, ...]
@@ -98,6 +101,7 @@ class OptimizerSpec:
     betas: tuple[float, float] = (0.9, 0.999)
     warmup: float = 0.05
     schedule: str = "cosine"
+    clip: float | None = None
 
     def __post_init__(self):
         if not self.lr > 0:
@@ -346,6 +350,9 @@ def fit(
     def optimize(name: str, loss: torch.Tensor) -> None:
         optimizers[name].zero_grad(set_to_none=True)
         loss.backward()
+        if task.optimizers[name].clip is not None:
+            params = [p for group in optimizers[name].param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, task.optimizers[name].clip)
         optimizers[name].step()
 
     def save(step: int) -> None:
