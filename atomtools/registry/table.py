@@ -189,6 +189,11 @@ NOTEBOOKS: tuple[Notebook, ...] = (
             independent_shape=((160, 160), (256, 256), (320, 320)),
             tomo_count=(1, 3, 25),
             tomo_wedges=((45.0,), (30.0, 45.0, 60.0), (30.0, 45.0, 60.0)),
+            tomo_sparse=((3,), (2, 3), (2, 3)),  # every k-th tilt of a 45 degree wedge
+            tomo_held_doses=((float("inf"),), (float("inf"), 1e4), (float("inf"), 1e4)),
+            tomo_withheld=(1, 13, 13),  # projections of the real series left out in turn
+            tomo_band=(4, 32, 128),  # its slices reconstructed for that score
+            tomo_tv_weights=((0.2,), (0.02, 0.05, 0.1, 0.2), (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)),
             compact=(1, 24, 200),
             compact_shape=((192, 192), (512, 512), (512, 512)),
         ),
