@@ -22,7 +22,7 @@ from ..utils import progress_bar
 from .operators import Projector, wedge_angles
 from .phantoms import TRAINING_KINDS, phantom
 from .reconstruction import reconstruct
-from .sinograms import add_shot_noise
+from .sinograms import add_shot_noise, every_kth
 
 __all__ = [
     "DATA_RANGE",
@@ -106,10 +106,7 @@ def phantom_set(
         raise ValueError(f"every must be a whole number >= 1, got {every!r}")
     angles, measured = wedge_angles(wedge, n=n)
     if every > 1:
-        rows = np.flatnonzero(measured)
-        zero = int(np.argmin(np.abs(angles)))
-        measured = np.zeros_like(measured)
-        measured[rows[(rows - zero) % int(every) == 0]] = True
+        measured = every_kth(measured, angles, int(every))
     projector = Projector(n, angles[measured])
     names = [k for k in kinds for _ in range(count)]
     images = np.stack([phantom(k, n=n, seed=seed + i) for i, k in enumerate(names)])

@@ -83,6 +83,14 @@ def _load(inpainter: str, refiner: str):
     return g, r, int(g_meta.get("train_config", {}).get("n", 128))
 
 
+@lru_cache(maxsize=4)
+def _load_unrolled(path: str):
+    from ..models import load_model
+    from .unrolled import UNROLLED_FORMAT
+
+    return load_model(path, expected=UNROLLED_FORMAT)[0].eval()
+
+
 def load_networks(inpainter: str | Path | None = None, refiner: str | Path | None = None):
     """The inpainting and refinement networks: given paths, else the shipped weights.
 
@@ -214,7 +222,7 @@ def reconstruct(
 
         if options or inpaint:
             raise ValueError(f"method {method!r} takes no options, got {sorted(options) or ['inpaint']}")
-        return unrolled_reconstruct(sino, angles, model=unrolled or fetch("tomo-unrolled"))
+        return unrolled_reconstruct(sino, angles, model=_load_unrolled(str(unrolled or fetch("tomo-unrolled"))))
     if method in NETWORK_METHODS:
         if options:
             raise ValueError(f"method {method!r} takes no options, got {sorted(options)}")

@@ -29,6 +29,7 @@ __all__ = [
     "to_network",
     "from_network",
     "random_mask",
+    "every_kth",
     "sinogram_scale",
     "subtract_background",
     "inpainted_row_weights",
@@ -216,13 +217,37 @@ def random_mask(
     limit = 90.0 - w / 2
     mask = (grid >= -limit) & (grid <= limit)
     if rng.random() < sparse:
-        k = int(rng.integers(2, 9))
-        rows = np.flatnonzero(mask)
-        keep = np.zeros_like(mask)
-        start = int(np.flatnonzero(grid >= 0)[0]) % k  # keep 0 degrees, as tilt series do
-        keep[rows[(rows - start) % k == 0]] = True
-        mask = keep
+        mask = every_kth(mask, grid, int(rng.integers(2, 9)))
     return mask, w
+
+
+def every_kth(mask: np.ndarray, angles: np.ndarray, k: int) -> np.ndarray:
+    """Sparse tilts: of the measured rows, every ``k``-th, counted from 0 degrees (kept, as tilt series do).
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        (n,) bool, the measured rows of the grid.
+    angles : numpy.ndarray
+        (n,) the grid's angles [deg], ascending.
+    k : int
+        Keep every k-th row (1: all).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n,) bool, the rows kept.
+
+    Examples
+    --------
+    >>> every_kth(np.ones(8, bool), np.linspace(-90, 67.5, 8), 3).nonzero()[0].tolist()
+    [1, 4, 7]
+    """
+    rows = np.flatnonzero(mask)
+    start = int(np.flatnonzero(np.asarray(angles) >= 0)[0]) % int(k)
+    keep = np.zeros_like(mask)
+    keep[rows[(rows - start) % int(k) == 0]] = True
+    return keep
 
 
 def sinogram_scale(sinogram, mask) -> float:

@@ -39,6 +39,7 @@ from .sinograms import add_shot_noise, from_network, random_mask, sinogram_scale
 __all__ = [
     "GanConfig",
     "sample",
+    "draw_dose",
     "inpaint_batch",
     "inpaint",
     "refine",
@@ -127,6 +128,24 @@ class GanConfig(Record):
         return cls(steps=int(steps), validate_every=max(1, int(steps) // 5), **fields)
 
 
+def draw_dose(config, rng: np.random.Generator) -> float:
+    """A training sample's dose: none (``inf``) for a fraction ``noise_free``, else log-uniform in ``dose``.
+
+    Parameters
+    ----------
+    config : GanConfig or UnrolledTrainConfig
+        ``noise_free`` and ``dose`` (counts per pixel at the sinogram mean).
+    rng : numpy.random.Generator
+        Source of the draw.
+
+    Returns
+    -------
+    float
+        Counts per pixel at the sinogram mean, or ``inf``.
+    """
+    return np.inf if rng.random() < config.noise_free else float(np.exp(rng.uniform(*np.log(config.dose))))
+
+
 def sample(config: GanConfig, step: int, index: int, *, kinds: Sequence[str] = TRAINING_KINDS) -> dict:
     """Sample ``index`` of step ``step``: phantom, clean and noisy sinograms, mask.
 
@@ -153,7 +172,7 @@ def sample(config: GanConfig, step: int, index: int, *, kinds: Sequence[str] = T
     image = phantom(kind, n=config.n, seed=int(rng.integers(2**31)))
     projector = Projector(config.n, full_angles(config.n))
     clean = projector.forward(image)
-    dose = np.inf if rng.random() < config.noise_free else float(np.exp(rng.uniform(*np.log(config.dose))))
+    dose = draw_dose(config, rng)
     mask, wedge = random_mask(rng, n_grid=config.n, wedge=config.wedge, sparse=config.sparse)
     noisy = add_shot_noise(clean, dose=dose, rng=rng)
     return {"image": image, "clean": clean, "noisy": noisy, "mask": mask, "wedge": wedge, "dose": dose, "kind": kind}

@@ -233,6 +233,7 @@ def _pool_group(config: UnrolledTrainConfig, group: int, kinds: Sequence[str], *
     from .classical import tv
     from .phantoms import phantom
     from .sinograms import add_shot_noise, random_mask
+    from .task import draw_dose
 
     rng = np.random.default_rng([config.seed, 20, split, group])
     mask, _ = random_mask(rng, n_grid=config.n, wedge=config.wedge, sparse=config.sparse)
@@ -242,7 +243,7 @@ def _pool_group(config: UnrolledTrainConfig, group: int, kinds: Sequence[str], *
     for _ in range(config.group):
         kind = kinds[int(rng.integers(len(kinds)))]
         image = phantom(kind, n=config.n, seed=int(rng.integers(2**31)))
-        dose = np.inf if rng.random() < config.noise_free else float(np.exp(rng.uniform(*np.log(config.dose))))
+        dose = draw_dose(config, rng)
         images.append(image)
         noisy.append(add_shot_noise(projector.forward(image), dose=dose, rng=rng) * mask[:, None])
     noisy = np.stack(noisy).astype(np.float32)
